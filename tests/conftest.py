@@ -1,0 +1,88 @@
+"""Shared fixtures: small bilingual data written by the project, a trained tokenizer, a tiny config."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "recipes"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory) -> Path:
+    from toolkit._demo import write_demo_corpus
+
+    directory = tmp_path_factory.mktemp("corpus")
+    write_demo_corpus(directory, n_lines=300)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def corpus_lines(corpus_dir) -> list[str]:
+    return (corpus_dir / "train.txt").read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(corpus_lines):
+    from toolkit import train_wordpiece_tokenizer
+
+    return train_wordpiece_tokenizer(corpus_lines, vocab_size=400, show_progress=False, model_max_length=64)
+
+
+@pytest.fixture(scope="session")
+def fixed_tokenizer_dir(corpus_lines, tmp_path_factory) -> Path:
+    """A tokenizer with a vocabulary fixed by the corpus alone (WordPiece training breaks ties in hash
+    order, so trained vocabularies can differ between runs): for tests that pin numbers."""
+    from toolkit import SPECIAL_TOKENS, build_wordpiece_tokenizer, is_cjk_char
+
+    text = " ".join(corpus_lines).lower()
+    chars = sorted({c for c in text if not c.isspace()})
+    words = sorted({w.strip(".,") for w in text.split() if w.isascii()} - {""})
+    vocab = [*SPECIAL_TOKENS, *chars, *(f"##{c}" for c in chars if not is_cjk_char(c)), *(w for w in words if w not in chars)]
+    directory = tmp_path_factory.mktemp("fixed_tokenizer")
+    build_wordpiece_tokenizer(vocab, model_max_length=64).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tokenizer):
+    from toolkit import load_preset
+
+    return load_preset(
+        "tiny",
+        vocab_size=len(tokenizer),
+        overrides={"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "max_position_embeddings": 64},
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def tiny_recipe_flags(corpus_dir: Path, output_dir: Path, *extra: str) -> list[str]:
+    """Flags for recipes/pretrain.py on the fixture corpus with a 2-layer, hidden-32 model."""
+    return [
+        "--train_files", str(corpus_dir / "train.txt"),
+        "--validation_files", str(corpus_dir / "valid.txt"),
+        "--output_dir", str(output_dir),
+        "--preset", "tiny",
+        "--config_overrides", "hidden_size=32,intermediate_size=64,num_attention_heads=2,max_position_embeddings=64",
+        "--vocab_size", "400",
+        "--block_size", "32",
+        "--max_steps", "4",
+        "--per_device_train_batch_size", "8",
+        "--per_device_eval_batch_size", "8",
+        "--learning_rate", "0.001",
+        "--logging_steps", "1",
+        "--save_strategy", "no",
+        "--report_to", "none",
+        "--disable_tqdm", "true",
+        "--seed", "7",
+        "--languages", "en", "zh",
+        *extra,
+    ]  # fmt: skip

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from transformers import BertForMaskedLM, TrainingArguments
+
+from toolkit import (
+    PRESET_NAMES,
+    CorpusArguments,
+    MLMArguments,
+    TokenizerArguments,
+    ToolkitInputError,
+    count_size,
+    format_preset_table,
+    load_preset,
+    parse_config,
+    parse_overrides,
+    preset_table,
+)
+from toolkit.presets import main as presets_main
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "pretrain"
+EXPECTED = {"tiny": (2, 128), "mini": (4, 256), "small": (4, 512), "medium": (8, 512), "base": (12, 768)}
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_presets_match_the_size_table(name):
+    config = load_preset(name, vocab_size=1000)
+    assert (config.num_hidden_layers, config.hidden_size) == EXPECTED[name]
+    assert config.hidden_size % config.num_attention_heads == 0
+
+
+@pytest.mark.parametrize("name", ["tiny", "mini"])
+def test_parameter_count_matches_the_real_model(name):
+    config = load_preset(name, vocab_size=5000)
+    model = BertForMaskedLM(config)
+    assert count_size(config).params == sum(p.numel() for p in model.parameters())
+
+
+def test_overrides_and_bad_keys(tmp_path):
+    assert load_preset("tiny", overrides=parse_overrides("num_hidden_layers=3,hidden_dropout_prob=0")).num_hidden_layers == 3
+    with pytest.raises(ToolkitInputError, match="not BertConfig fields"):
+        load_preset("tiny", overrides={"num_layers": 3})
+    with pytest.raises(ToolkitInputError, match="unknown size preset"):
+        load_preset("huge")
+    with pytest.raises(ToolkitInputError, match="not divisible"):
+        load_preset("tiny", overrides={"num_attention_heads": 3})
+    with pytest.raises(ToolkitInputError, match="key=value"):
+        parse_overrides("num_hidden_layers")
+    custom = tmp_path / "mine.yaml"
+    custom.write_text("num_hidden_layers: 1\nhidden_size: 64\nnum_attention_heads: 1\n", encoding="utf-8")
+    assert load_preset(custom).hidden_size == 64
+
+
+def test_preset_table_command_prints_every_preset(capsys):
+    rows = preset_table(vocab_size=30000)
+    assert [r["preset"] for r in rows] == list(PRESET_NAMES)
+    assert all(r["params"] > r["params_non_embedding"] > 0 for r in rows)
+    assert all(r["train_flops_per_token"] > r["train_flops_per_token_sparse_head"] for r in rows)
+    assert rows[-1]["params"] == pytest.approx(109.7e6, rel=0.01)  # BERT-base with a 30k vocabulary
+    presets_main(["--vocab_size", "30000"])
+    out = capsys.readouterr().out
+    assert out.strip() == format_preset_table(rows)
+    assert all(f"| {n} |" in out for n in PRESET_NAMES)
+
+
+ARG_TYPES = [CorpusArguments, TokenizerArguments, MLMArguments, TrainingArguments]
+
+
+def test_yaml_base_with_flags_winning(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train_files: [a.txt, b.txt]\nblock_size: 64\nlearning_rate: 0.001\noutput_dir: out\n", encoding="utf-8")
+    corpus, _, mlm, args = parse_config(ARG_TYPES, ["--config", str(cfg), "--block_size", "32"])
+    assert corpus.train_files == ["a.txt", "b.txt"]
+    assert mlm.block_size == 32
+    assert args.learning_rate == 0.001
+
+
+def test_unknown_options_are_errors(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("output_dir: out\nblok_size: 64\n", encoding="utf-8")
+    with pytest.raises(ToolkitInputError, match="blok_size"):
+        parse_config(ARG_TYPES, ["--config", str(cfg)])
+    with pytest.raises(ToolkitInputError, match="does not exist"):
+        parse_config(ARG_TYPES, ["--config", str(tmp_path / "none.yaml")])
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_pretrain_config_parses(path):
+    corpus, tok, mlm, args = parse_config(ARG_TYPES, ["--config", str(path), "--output_dir", "unused"])
+    assert mlm.preset in PRESET_NAMES
+    config = load_preset(mlm.preset, vocab_size=tok.vocab_size, overrides=parse_overrides(mlm.config_overrides))
+    assert mlm.block_size <= config.max_position_embeddings
+    assert not args.bf16  # never on this CPU
+    if corpus.train_files:  # real-data configs point into ../shared/data
+        assert all(f.startswith("../shared/data/") for f in corpus.train_files)

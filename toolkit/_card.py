@@ -1,0 +1,104 @@
+"""Model cards (``README.md`` in the output directory) generated from what the run knows."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+from huggingface_hub import ModelCard, ModelCardData
+
+
+def training_command(argv: list[str] | None = None) -> str:
+    """The command line that produced this run, shell-quoted (tokens are never part of argv)."""
+    argv = sys.argv if argv is None else argv
+    return " ".join(shlex.quote(a) for a in ["python", *argv])
+
+
+def write_mlm_model_card(
+    output_dir: str | os.PathLike,
+    *,
+    languages: list[str],
+    preset: str | None,
+    params: int,
+    params_non_embedding: int,
+    config_summary: dict,
+    data_description: str,
+    tokenizer_summary: str,
+    hyperparameters: dict,
+    metrics: dict,
+    command: str,
+    base_model: str | None = None,
+    license: str = "apache-2.0",
+) -> ModelCard:
+    """Write a model card for a pretrained masked-LM and return it.
+
+    The YAML header carries ``language``, ``license``, ``library_name``, ``tags``, ``pipeline_tag`` and
+    ``base_model``; the body says what the model is, its size, data, tokenizer, hyper-parameters, results,
+    how to load it, and its limitations.
+    """
+    card_data = ModelCardData(
+        language=languages or None,
+        license=license,
+        library_name="transformers",
+        tags=["bert", "fill-mask", "masked-lm", "toolkit"],
+        pipeline_tag="fill-mask",
+        base_model=base_model,
+    )
+    name = os.path.basename(os.path.abspath(output_dir))
+    size_line = f"`{preset}` size preset" if preset else "continued from a checkpoint"
+    rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items())
+    hp_rows = "\n".join(f"| {k} | {v} |" for k, v in hyperparameters.items())
+    cfg = ", ".join(f"{k}={v}" for k, v in config_summary.items())
+    content = f"""---
+{card_data.to_yaml()}
+---
+
+# {name}
+
+A BERT-style masked language model ({size_line}: {cfg}) pretrained from scratch with its own WordPiece
+vocabulary by the toolkit's `recipes/pretrain.py`. **{params / 1e6:.2f} M parameters**
+({params_non_embedding / 1e6:.2f} M without embeddings).
+
+## Training data
+
+{data_description}
+
+Tokenizer: {tokenizer_summary}
+
+## Training procedure
+
+```bash
+{command}
+```
+
+| hyper-parameter | value |
+|---|---|
+{hp_rows}
+
+## Results
+
+| metric | value |
+|---|---|
+{rows}
+
+## How to use
+
+```python
+from transformers import pipeline
+
+fill = pipeline("fill-mask", model="{name}")
+print(fill("Paris is the [MASK] of France."))
+```
+
+or `AutoModelForMaskedLM.from_pretrained(...)` / `AutoTokenizer.from_pretrained(...)` on this directory.
+
+## Limitations
+
+A small model trained on a small corpus with a small compute budget: its predictions reflect that corpus
+only, and its masked-LM perplexity is far above that of published BERT checkpoints. It is meant as a
+starting point for fine-tuning on the same domain, not as a general-purpose language model.
+"""
+    card = ModelCard(content)
+    card.save(os.path.join(output_dir, "README.md"))
+    return card

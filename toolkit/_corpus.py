@@ -1,0 +1,357 @@
+"""Raw-text corpus loading: files, directories, globs, JSON Lines and hub datasets.
+
+Every local file is checked before anything is tokenized: it must exist, be non-empty and be valid UTF-8
+(or, with ``encoding_errors="replace"``, have its bad bytes counted). JSON Lines files must have the text
+field on every line.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+
+from ._errors import ToolkitInputError
+
+logger = logging.getLogger(__name__)
+
+TEXT_EXTENSIONS = (".txt",)
+JSON_EXTENSIONS = (".jsonl", ".json")
+
+
+@dataclass
+class FileScan:
+    """What scanning one file found: sizes, line counts and the bytes replaced under lenient decoding."""
+
+    path: str
+    n_bytes: int
+    n_lines: int
+    n_empty_lines: int
+    n_replaced: int = 0
+
+
+@dataclass
+class CorpusReport:
+    """Summary of the local files of a corpus, logged before training and saved in ``metrics.json``."""
+
+    files: list[FileScan] = field(default_factory=list)
+
+    @property
+    def n_bytes(self) -> int:
+        return sum(f.n_bytes for f in self.files)
+
+    @property
+    def n_lines(self) -> int:
+        return sum(f.n_lines for f in self.files)
+
+    @property
+    def n_empty_lines(self) -> int:
+        return sum(f.n_empty_lines for f in self.files)
+
+    @property
+    def n_replaced(self) -> int:
+        return sum(f.n_replaced for f in self.files)
+
+    def as_dict(self) -> dict:
+        return {
+            "n_files": len(self.files),
+            "n_bytes": self.n_bytes,
+            "n_lines": self.n_lines,
+            "n_empty_lines_skipped": self.n_empty_lines,
+            "n_bytes_replaced": self.n_replaced,
+        }
+
+
+def resolve_files(
+    specs: Sequence[str] | str, *, extensions: Sequence[str] = TEXT_EXTENSIONS + JSON_EXTENSIONS
+) -> list[Path]:
+    """Expand files, directories (recursively, filtered by extension) and glob patterns into a file list.
+
+    Args:
+        specs: paths, directories or glob patterns (``data/*.txt``, ``corpus/**/*.txt``).
+        extensions: extensions kept when walking a directory (a file named explicitly is always kept).
+
+    Returns:
+        Sorted, de-duplicated list of files, in the order the specs were given.
+
+    Raises:
+        ToolkitInputError: a path that does not exist, a glob that matches nothing, or a directory with no
+            file of the wanted extensions.
+
+    Example:
+        >>> resolve_files(["corpus/", "extra/*.jsonl"])  # doctest: +SKIP
+    """
+    if isinstance(specs, str):
+        specs = [specs]
+    if not specs:
+        raise ToolkitInputError("no input files given: pass --train_files PATH [PATH ...] or --dataset_name")
+    exts = tuple(e if e.startswith(".") else f".{e}" for e in extensions)
+    found: list[Path] = []
+    for spec in specs:
+        spec = os.path.expanduser(spec)
+        if glob.has_magic(spec):
+            matches = [Path(p) for p in sorted(glob.glob(spec, recursive=True)) if Path(p).is_file()]
+            if not matches:
+                raise ToolkitInputError(f"glob pattern {spec!r} matches no file")
+            found.extend(matches)
+        elif os.path.isdir(spec):
+            matches = sorted(p for p in Path(spec).rglob("*") if p.is_file() and p.name.lower().endswith(exts))
+            if not matches:
+                raise ToolkitInputError(
+                    f"directory {spec!r} contains no file ending in {', '.join(exts)} (searched recursively); "
+                    "use --extensions to change the filter"
+                )
+            found.extend(matches)
+        elif os.path.isfile(spec):
+            found.append(Path(spec))
+        else:
+            raise ToolkitInputError(f"input path {spec!r} does not exist")
+    seen: set[Path] = set()
+    unique = []
+    for p in found:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def scan_text_file(path: str | os.PathLike, *, encoding_errors: str = "strict") -> FileScan:
+    """Check that a file is non-empty, decodable UTF-8 text, reading it in bounded chunks.
+
+    Args:
+        path: the file.
+        encoding_errors: ``"strict"`` (raise on the first bad byte) or ``"replace"`` (count bad bytes; they
+            become U+FFFD when the file is read for training).
+
+    Returns:
+        A :class:`FileScan` with byte, line and replacement counts.
+
+    Raises:
+        ToolkitInputError: empty file, a NUL byte (binary file), or (strict) invalid UTF-8, with the byte
+            offset and line number of the first bad byte.
+    """
+    if encoding_errors not in ("strict", "replace"):
+        raise ToolkitInputError(f"encoding_errors must be 'strict' or 'replace', got {encoding_errors!r}")
+    path = str(path)
+    offset = n_lines = n_empty = n_replaced = 0
+    has_text = False
+    with open(path, "rb") as fh:
+        for n_lines, line in enumerate(fh, 1):  # noqa: B007 - n_lines is used after the loop
+            nul = line.find(b"\x00")
+            if nul >= 0:
+                raise ToolkitInputError(
+                    f"{path}: NUL byte at byte offset {offset + nul} (line {n_lines}): "
+                    "this looks like a binary file"
+                )
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as err:
+                if encoding_errors == "strict":
+                    raise ToolkitInputError(
+                        f"{path}: invalid UTF-8 at byte offset {offset + err.start} (line {n_lines}): {err.reason}. "
+                        "Fix the file, or pass --encoding_errors replace to replace bad bytes with U+FFFD "
+                        "(they are counted)"
+                    ) from None
+                n_replaced += line.decode("utf-8", "replace").count("\ufffd") - line.count(b"\xef\xbf\xbd")
+            if line.strip():
+                has_text = True
+            else:
+                n_empty += 1
+            offset += len(line)
+    if offset == 0:
+        raise ToolkitInputError(f"{path}: file is empty")
+    if not has_text:
+        raise ToolkitInputError(f"{path}: file contains only whitespace")
+    return FileScan(path, offset, n_lines, n_empty, n_replaced)
+
+
+def scan_jsonl_file(path: str | os.PathLike, *, text_field: str) -> FileScan:
+    """Check that every non-empty line of a JSON Lines file is an object with a string ``text_field``.
+
+    Raises:
+        ToolkitInputError: naming the file and line of the first malformed record.
+    """
+    scan = scan_text_file(path)
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ToolkitInputError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+            if not isinstance(record, dict) or text_field not in record:
+                keys = sorted(record) if isinstance(record, dict) else type(record).__name__
+                raise ToolkitInputError(
+                    f"{path}:{lineno}: no field {text_field!r} (found {keys}); set --text_field"
+                )
+            if not isinstance(record[text_field], str):
+                raise ToolkitInputError(
+                    f"{path}:{lineno}: field {text_field!r} is {type(record[text_field]).__name__}, expected a string"
+                )
+    return scan
+
+
+def _load_local(
+    files: list[Path], *, text_field: str, streaming: bool, encoding_errors: str, report: CorpusReport
+) -> datasets.Dataset | datasets.IterableDataset:
+    text_files = [str(p) for p in files if not p.name.lower().endswith(JSON_EXTENSIONS)]
+    json_files = [str(p) for p in files if p.name.lower().endswith(JSON_EXTENSIONS)]
+    parts = []
+    if text_files:
+        report.files.extend(scan_text_file(p, encoding_errors=encoding_errors) for p in text_files)
+        ds = datasets.load_dataset(
+            "text", data_files=text_files, split="train", streaming=streaming, encoding_errors=encoding_errors
+        )
+        parts.append(ds)
+    if json_files:
+        report.files.extend(scan_jsonl_file(p, text_field=text_field) for p in json_files)
+        ds = datasets.load_dataset("json", data_files=json_files, split="train", streaming=streaming)
+        if text_field != "text":
+            ds = ds.rename_column(text_field, "text")
+        ds = ds.select_columns(["text"])
+        parts.append(ds)
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+def in_validation_split(text: str, fraction: float) -> bool:
+    """Deterministic split by content hash: the same text always lands on the same side.
+
+    Works identically for in-memory and streaming datasets, and keeps duplicated lines out of both sides.
+    """
+    return (zlib.crc32(text.encode("utf-8", "surrogatepass")) % 1_000_000) < fraction * 1_000_000
+
+
+def _validation_filter(batch: dict, *, fraction: float, keep_validation: bool) -> list[bool]:
+    return [in_validation_split(t, fraction) == keep_validation for t in batch["text"]]
+
+
+def _non_empty(batch: dict) -> list[bool]:
+    return [bool(t and t.strip()) for t in batch["text"]]
+
+
+def load_corpus(
+    *,
+    train_files: Sequence[str] | None = None,
+    dataset_name: str | None = None,
+    dataset_config: str | None = None,
+    text_field: str = "text",
+    extensions: Sequence[str] = TEXT_EXTENSIONS + JSON_EXTENSIONS,
+    validation_files: Sequence[str] | None = None,
+    validation_split: float = 0.0,
+    streaming: bool = False,
+    max_train_samples: int | None = None,
+    max_eval_samples: int | None = None,
+    encoding_errors: str = "strict",
+) -> tuple[datasets.DatasetDict | datasets.IterableDatasetDict, CorpusReport]:
+    """Load a raw-text corpus as a ``DatasetDict`` with a ``text`` column and ``train`` (+ ``validation``) splits.
+
+    Args:
+        train_files: local files, directories or globs (``.txt``: one document per line; ``.jsonl``: one
+            object per line with ``text_field``).
+        dataset_name: a hub dataset name instead of local files (``dataset_config`` selects a config).
+        text_field: the column holding the text (JSON Lines and hub datasets).
+        extensions: file extensions kept when walking directories.
+        validation_files: held-out files; mutually exclusive with ``validation_split``.
+        validation_split: fraction of documents held out, chosen by content hash (deterministic, works when
+            streaming).
+        streaming: stream the corpus instead of materialising it (for corpora larger than memory).
+        max_train_samples: keep only the first N training documents (quick runs).
+        max_eval_samples: keep only the first N validation documents.
+        encoding_errors: ``"strict"`` or ``"replace"`` for non-UTF-8 bytes in local text files.
+
+    Returns:
+        ``(corpus, report)``: the splits, and a :class:`CorpusReport` of the local files read.
+
+    Raises:
+        ToolkitInputError: bad paths, empty or undecodable files, malformed JSON Lines, conflicting options.
+
+    Example:
+        >>> corpus, report = load_corpus(train_files=["data/"], validation_split=0.01)  # doctest: +SKIP
+        >>> corpus["train"][0]["text"]  # doctest: +SKIP
+    """
+    if bool(train_files) == bool(dataset_name):
+        raise ToolkitInputError("give exactly one of --train_files and --dataset_name")
+    if validation_files and validation_split:
+        raise ToolkitInputError("--validation_files and --validation_split are mutually exclusive")
+    if not 0.0 <= validation_split < 1.0:
+        raise ToolkitInputError(f"--validation_split must be in [0, 1), got {validation_split}")
+    report = CorpusReport()
+    if dataset_name:
+        raw = datasets.load_dataset(dataset_name, dataset_config, streaming=streaming)
+        if "train" not in raw:
+            raise ToolkitInputError(f"dataset {dataset_name!r} has no 'train' split (has {list(raw)})")
+        if text_field not in raw["train"].column_names:
+            raise ToolkitInputError(
+                f"dataset {dataset_name!r} has no column {text_field!r} (has {raw['train'].column_names}); "
+                "set --text_field"
+            )
+        splits = {k: v.rename_column(text_field, "text") if text_field != "text" else v for k, v in raw.items()}
+        splits = {k: v.select_columns(["text"]) for k, v in splits.items()}
+        train = splits["train"]
+        validation = splits.get("validation") if not validation_split else None
+    else:
+        files = resolve_files(train_files, extensions=extensions)
+        train = _load_local(
+            files, text_field=text_field, streaming=streaming, encoding_errors=encoding_errors, report=report
+        )
+        validation = None
+        if validation_files:
+            vfiles = resolve_files(validation_files, extensions=extensions)
+            overlap = {p.resolve() for p in vfiles} & {p.resolve() for p in files}
+            if overlap:
+                raise ToolkitInputError(f"files used for both training and validation: {sorted(map(str, overlap))}")
+            validation = _load_local(
+                vfiles, text_field=text_field, streaming=streaming, encoding_errors=encoding_errors, report=report
+            )
+    # Blank lines are not documents: they are skipped and counted in the report, never tokenized.
+    train = _filter(train, _non_empty, streaming)
+    if validation is not None:
+        validation = _filter(validation, _non_empty, streaming)
+    if validation_split:
+        validation = _filter(train, _validation_filter, streaming, fraction=validation_split, keep_validation=True)
+        train = _filter(train, _validation_filter, streaming, fraction=validation_split, keep_validation=False)
+    if max_train_samples is not None:
+        train = train.take(max_train_samples) if streaming else train.select(range(min(max_train_samples, len(train))))
+    if validation is not None and max_eval_samples is not None:
+        validation = (
+            validation.take(max_eval_samples)
+            if streaming
+            else validation.select(range(min(max_eval_samples, len(validation))))
+        )
+    if not streaming:
+        if len(train) == 0:
+            raise ToolkitInputError("the training split is empty after removing blank lines and the validation split")
+        if validation is not None and len(validation) == 0:
+            raise ToolkitInputError(
+                "the validation split is empty: raise --validation_split or give --validation_files"
+            )
+    out = {"train": train} if validation is None else {"train": train, "validation": validation}
+    cls = datasets.IterableDatasetDict if streaming else datasets.DatasetDict
+    return cls(out), report
+
+
+def _filter(ds, fn, streaming: bool, **fn_kwargs):
+    kwargs = {} if streaming else {"desc": "Filtering documents"}
+    return ds.filter(fn, batched=True, fn_kwargs=fn_kwargs, **kwargs)
+
+
+def iter_texts(ds: datasets.Dataset | datasets.IterableDataset, *, limit: int | None = None) -> Iterable[str]:
+    """Yield the ``text`` column of a dataset, at most ``limit`` documents, without materialising it."""
+    if isinstance(ds, datasets.Dataset):
+        n = len(ds) if limit is None else min(limit, len(ds))
+        for start in range(0, n, 1000):
+            yield from ds[start : min(start + 1000, n)]["text"]
+    else:
+        for i, row in enumerate(ds):
+            if limit is not None and i >= limit:
+                return
+            yield row["text"]

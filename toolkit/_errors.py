@@ -1,0 +1,10 @@
+"""The one exception type for bad user input."""
+
+from __future__ import annotations
+
+
+class ToolkitInputError(ValueError):
+    """Bad user input (a path, a file's contents, a flag), reported before any long run starts.
+
+    The message names the file, line or flag at fault and says what was expected.
+    """

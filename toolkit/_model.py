@@ -1,0 +1,126 @@
+"""BERT masked-LM with a sparse prediction head for training, saved as a plain ``BertForMaskedLM``.
+
+The stock ``BertForMaskedLM`` projects every position onto the vocabulary and takes the loss over all of
+them, though only ~15% carry a label. Here the head runs only at labelled positions: with a 20k-30k
+vocabulary that removes most of the head's matmul and the softmax over ``batch × length × vocab`` logits.
+The parameters are exactly ``BertForMaskedLM``'s, so saved weights load into the stock class unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import torch
+import torch.nn.functional as F
+from transformers import BertConfig, BertForMaskedLM
+from transformers.modeling_outputs import MaskedLMOutput
+
+from ._errors import ToolkitInputError
+
+logger = logging.getLogger(__name__)
+
+
+class SparseHeadBertForMaskedLM(BertForMaskedLM):
+    """``BertForMaskedLM`` whose training forward computes head and loss only where ``labels != -100``.
+
+    With ``labels`` the returned ``logits`` have shape ``(n_labelled, vocab)`` (rows in row-major order of
+    the labelled positions); without ``labels`` the forward is the stock dense one, so ``pipeline("fill-mask")``
+    and generation-free inference behave as usual. ``save_pretrained`` writes ``BertForMaskedLM`` as the
+    architecture.
+    """
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs,
+    ) -> MaskedLMOutput:
+        if labels is None:
+            return super().forward(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=token_type_ids,
+                position_ids=position_ids,
+                inputs_embeds=inputs_embeds,
+                **kwargs,
+            )
+        # Under gradient accumulation Trainer passes the labelled-token count of the whole accumulated
+        # batch; normalising by it makes the loss independent of how the batch was split.
+        num_items = kwargs.pop("num_items_in_batch", None)
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            return_dict=True,
+            **kwargs,
+        )
+        hidden = outputs[0]
+        flat_labels = labels.reshape(-1)
+        positions = (flat_labels != -100).nonzero().squeeze(1)
+        selected = hidden.reshape(-1, hidden.size(-1)).index_select(0, positions)
+        logits = self.cls(selected)
+        targets = flat_labels.index_select(0, positions)
+        if num_items is None:
+            loss = F.cross_entropy(logits, targets)
+        else:
+            loss = F.cross_entropy(logits, targets, reduction="sum") / num_items
+        return MaskedLMOutput(loss=loss, logits=logits)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs) -> None:
+        super().save_pretrained(save_directory, *args, **kwargs)
+        # The training-time class is an implementation detail: the saved model is a stock BertForMaskedLM.
+        if kwargs.get("is_main_process", True):
+            self.config.architectures = ["BertForMaskedLM"]
+            path = os.path.join(save_directory, "config.json")
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8") as fh:
+                    data = json.load(fh)
+                data["architectures"] = ["BertForMaskedLM"]
+                with open(path, "w", encoding="utf-8") as fh:
+                    json.dump(data, fh, indent=2, sort_keys=True)
+                    fh.write("\n")
+
+
+def build_mlm_model(
+    *,
+    config: BertConfig | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    sparse_head: bool = True,
+    attn_implementation: str = "sdpa",
+) -> BertForMaskedLM:
+    """Create a masked-LM model from a config (random init) or continue from a BERT checkpoint.
+
+    Args:
+        config: a ``BertConfig`` (e.g. from :func:`toolkit.load_preset`) for a model trained from scratch.
+        checkpoint: a BERT model directory or hub id to continue pretraining from.
+        sparse_head: use :class:`SparseHeadBertForMaskedLM` (fast); ``False`` gives the stock class.
+        attn_implementation: ``"sdpa"`` (PyTorch scaled-dot-product attention) or ``"eager"``.
+
+    Returns:
+        The model.
+
+    Raises:
+        ToolkitInputError: both or neither of ``config`` and ``checkpoint``, or a non-BERT checkpoint.
+    """
+    if (config is None) == (checkpoint is None):
+        raise ToolkitInputError("give exactly one of a size preset (config) and a checkpoint")
+    cls = SparseHeadBertForMaskedLM if sparse_head else BertForMaskedLM
+    if config is not None:
+        return cls._from_config(config, attn_implementation=attn_implementation)
+    try:
+        loaded_config = BertConfig.from_pretrained(str(checkpoint))
+    except (OSError, ValueError) as err:
+        raise ToolkitInputError(f"cannot read a model config from {str(checkpoint)!r}: {err}") from None
+    if loaded_config.model_type != "bert":
+        raise ToolkitInputError(
+            f"{str(checkpoint)!r} is a {loaded_config.model_type!r} model; masked-LM pretraining here supports BERT"
+        )
+    return cls.from_pretrained(str(checkpoint), attn_implementation=attn_implementation)

@@ -1,0 +1,115 @@
+"""Pretraining steps worth a unit test, used by ``recipes/pretrain.py``."""
+
+from __future__ import annotations
+
+import logging
+
+import datasets
+import torch
+from transformers import BertConfig, PreTrainedTokenizerBase, TrainingArguments
+
+from ._config import CorpusArguments, MLMArguments, TokenizerArguments
+from ._corpus import iter_texts
+from ._errors import ToolkitInputError
+from ._tokenizer import check_tokenizer_health, load_tokenizer, tokenizer_report, train_wordpiece_tokenizer
+
+logger = logging.getLogger(__name__)
+
+
+def validate_pretrain_options(
+    corpus: CorpusArguments, tok: TokenizerArguments, mlm: MLMArguments, args: TrainingArguments
+) -> None:
+    """Reject conflicting or impossible flag combinations before any data is read.
+
+    Raises:
+        ToolkitInputError: naming the flags in conflict.
+    """
+    if corpus.streaming and args.max_steps <= 0:
+        raise ToolkitInputError("--streaming needs --max_steps N: a stream has no length to count epochs by")
+    if corpus.streaming and mlm.num_proc and mlm.num_proc > 1:
+        raise ToolkitInputError("--num_proc applies to in-memory data; streaming tokenizes on the fly")
+    if mlm.model_name_or_path and mlm.config_overrides:
+        raise ToolkitInputError("--config_overrides applies to a fresh --preset, not to --model_name_or_path")
+    if mlm.model_name_or_path and mlm.preset not in (None, "tiny"):
+        raise ToolkitInputError("give either --preset (train from scratch) or --model_name_or_path (continue), not both")
+    if mlm.chinese_segmenter and not mlm.whole_word_mask:
+        raise ToolkitInputError("--chinese_segmenter only applies with --whole_word_mask true")
+    if not 0.0 < mlm.mlm_probability < 1.0:
+        raise ToolkitInputError(f"--mlm_probability must be in (0, 1), got {mlm.mlm_probability}")
+    if mlm.block_size < 8:
+        raise ToolkitInputError(f"--block_size {mlm.block_size} is too small (at least 8)")
+    if args.bf16 and (args.use_cpu or not torch.cuda.is_available()):
+        raise ToolkitInputError("--bf16 on CPU: a CPU bf16 matmul is far slower than fp32 here; train in fp32")
+    if args.eval_strategy != "no" and not (corpus.validation_files or corpus.validation_split or corpus.dataset_name):
+        raise ToolkitInputError("--eval_strategy needs validation data: --validation_split or --validation_files")
+    if corpus.encoding_errors not in ("strict", "replace"):
+        raise ToolkitInputError(f"--encoding_errors must be 'strict' or 'replace', got {corpus.encoding_errors!r}")
+
+
+def check_block_size(config: BertConfig, block_size: int) -> None:
+    """A block must fit the model's position embeddings."""
+    if block_size > config.max_position_embeddings:
+        raise ToolkitInputError(
+            f"--block_size {block_size} exceeds max_position_embeddings {config.max_position_embeddings} of the model"
+        )
+
+
+def obtain_tokenizer(
+    tok: TokenizerArguments,
+    *,
+    train_texts: datasets.Dataset | datasets.IterableDataset,
+    model_name_or_path: str | None,
+    model_max_length: int,
+) -> tuple[PreTrainedTokenizerBase, dict]:
+    """Reuse (``--tokenizer_name_or_path`` / the checkpoint's) or train a tokenizer, then check its health.
+
+    Returns:
+        ``(tokenizer, report_dict)``; the report is also logged.
+
+    Raises:
+        ToolkitInputError: a broken tokenizer (see :func:`toolkit.check_tokenizer_health`).
+    """
+    source = tok.tokenizer_name_or_path or model_name_or_path
+    if source:
+        tokenizer = load_tokenizer(source)
+        where = f"tokenizer {source!r}"
+    else:
+        texts = list(iter_texts(train_texts, limit=tok.tokenizer_train_samples))
+        logger.info("Training a WordPiece vocabulary of %d on %d documents", tok.vocab_size, len(texts))
+        tokenizer = train_wordpiece_tokenizer(
+            texts,
+            vocab_size=tok.vocab_size,
+            min_frequency=tok.min_frequency,
+            char_min_frequency=tok.char_min_frequency,
+            lowercase=tok.lowercase,
+            strip_accents=tok.strip_accents,
+            model_max_length=model_max_length,
+        )
+        where = "the trained tokenizer"
+    sample = iter_texts(train_texts, limit=20_000)
+    report = tokenizer_report(tokenizer, list(sample))
+    logger.info("Tokenizer: %s", report.summary())
+    check_tokenizer_health(report, max_unk_rate=tok.max_unk_rate, where=where)
+    return tokenizer, report.as_dict()
+
+
+def block_stats(blocks: datasets.Dataset, *, pad_id: int, block_size: int, packed: bool) -> dict:
+    """Count blocks, tokens and padding of a prepared in-memory dataset.
+
+    Raises:
+        ToolkitInputError: no block at all, or (packed mode) a corpus that does not fill one block.
+    """
+    n = len(blocks)
+    if n == 0:
+        raise ToolkitInputError("the corpus produced no training example (is every document empty?)")
+    n_tokens = n_pad = 0
+    for start in range(0, n, 10_000):
+        for row in blocks[start : start + 10_000]["input_ids"]:
+            n_tokens += len(row)
+            n_pad += row.count(pad_id)
+    if packed and n_tokens - n_pad < block_size:
+        raise ToolkitInputError(
+            f"the corpus has {n_tokens - n_pad} tokens, fewer than one block of {block_size}: "
+            "add text or lower --block_size"
+        )
+    return {"n_blocks": n, "n_tokens": n_tokens, "n_padding_tokens": n_pad, "padding_fraction": n_pad / n_tokens}
