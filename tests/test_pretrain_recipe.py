@@ -9,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pretrain
 import pytest
 import torch
 from conftest import ROOT, tiny_recipe_flags
 
-import pretrain
 from toolkit import ToolkitInputError
 
 
@@ -27,6 +27,7 @@ def trained(corpus_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("pretrained")
     metrics = pretrain.main(tiny_recipe_flags(corpus_dir, out, "--eval_strategy", "steps", "--eval_steps", "2",
                                               "--whole_word_mask", "true", "--chinese_segmenter", "jieba",
+                                              "--report_to", "tensorboard",
                                               "--fill_mask_examples", "北京是中国的[MASK]都。"))
     return out, metrics
 
@@ -43,9 +44,10 @@ def test_output_directory_is_a_plain_hf_model(trained):
     assert saved["tokenizer"]["unk_rate"] == 0.0
     assert saved["blocks"]["n_blocks"] > 0 and metrics["train_tokens_seen"] > 0
     card = (out / "README.md").read_text()
-    assert "pipeline_tag: fill-mask" in card and "recipes/pretrain.py" in card or "pretrain" in card
+    assert "pipeline_tag: fill-mask" in card and "language:" in card and "- zh" in card
     state = json.loads((out / "trainer_state.json").read_text())
     assert any("tokens_per_second" in h and "eta_seconds" in h for h in state["log_history"])
+    assert list(out.rglob("events.out.tfevents*")), "report_to tensorboard wrote no event file"
 
 
 def test_saved_model_loads_without_the_toolkit(trained):

@@ -15,6 +15,17 @@ from ._corpus import (
     scan_text_file,
 )
 from ._errors import ToolkitInputError
+from ._extract import (
+    CoverageReport,
+    Encoder,
+    count_items,
+    encode_sentences,
+    extract_vectors,
+    load_encoder,
+    read_state_dict,
+    read_texts,
+    resolve_items,
+)
 from ._masking import IGNORE_INDEX, CollatorEpochCallback, MLMCollator, mask_tokens, premask_for_eval
 from ._model import SparseHeadBertForMaskedLM, build_mlm_model
 from ._packing import (
@@ -54,10 +65,27 @@ from ._training import (
     setup_logging,
     write_json,
 )
+from ._transfer import TransferReport, transfer_weights
+from ._vectors import FORMATS, VectorSet, escape_token, unescape_token
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CoverageReport",
+    "Encoder",
+    "count_items",
+    "encode_sentences",
+    "extract_vectors",
+    "load_encoder",
+    "read_state_dict",
+    "read_texts",
+    "resolve_items",
+    "TransferReport",
+    "transfer_weights",
+    "FORMATS",
+    "VectorSet",
+    "escape_token",
+    "unescape_token",
     "IGNORE_INDEX",
     "PRESET_NAMES",
     "SPECIAL_TOKENS",

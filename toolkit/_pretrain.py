@@ -15,6 +15,9 @@ from ._tokenizer import check_tokenizer_health, load_tokenizer, tokenizer_report
 
 logger = logging.getLogger(__name__)
 
+# A streamed corpus may not fit in memory: its vocabulary is trained on a prefix of this many documents.
+STREAMING_TOKENIZER_SAMPLES = 200_000
+
 
 def validate_pretrain_options(
     corpus: CorpusArguments, tok: TokenizerArguments, mlm: MLMArguments, args: TrainingArguments
@@ -74,7 +77,12 @@ def obtain_tokenizer(
         tokenizer = load_tokenizer(source)
         where = f"tokenizer {source!r}"
     else:
-        texts = list(iter_texts(train_texts, limit=tok.tokenizer_train_samples))
+        limit = tok.tokenizer_train_samples
+        if limit is None and isinstance(train_texts, datasets.IterableDataset):
+            limit = STREAMING_TOKENIZER_SAMPLES
+            logger.info("Streaming corpus: training the vocabulary on its first %d documents "
+                        "(--tokenizer_train_samples to change)", limit)
+        texts = list(iter_texts(train_texts, limit=limit))
         logger.info("Training a WordPiece vocabulary of %d on %d documents", tok.vocab_size, len(texts))
         tokenizer = train_wordpiece_tokenizer(
             texts,

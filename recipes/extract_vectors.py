@@ -1,0 +1,106 @@
+#!/usr/bin/env python
+"""Extract character, word or sentence vectors from a BERT-like checkpoint (the classic char-vector tool).
+
+    # every distinct character of the .txt files under corpus/, static input-embedding vectors
+    python recipes/extract_vectors.py --checkpoint outputs/pretrain/tiny_zh --input corpus/ --output chars.vec
+
+    # words (jieba), contextual vectors averaged over occurrences, last two layers, word2vec binary
+    python recipes/extract_vectors.py --checkpoint model_dir --input a.txt b.txt --unit word --segmenter jieba \
+        --mode contextual --layers -1 -2 --output words.bin --format word2vec-binary
+
+    # a single weights file with its vocabulary; text from stdin
+    cat text.txt | python recipes/extract_vectors.py --checkpoint pytorch_model.bin --vocab vocab.txt --input - --output v.npy
+
+    # sentence vectors, one per input line
+    python recipes/extract_vectors.py --checkpoint st_model/ --input sents.txt --unit sentence --output s.npy
+
+A coverage report (items missing from the vocabulary, [UNK] rate, items matched only after NFKC/case
+folding) is printed and saved in the output (and beside it as <output>.coverage.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from toolkit import (
+    FORMATS,
+    ToolkitInputError,
+    VectorSet,
+    encode_sentences,
+    extract_vectors,
+    load_encoder,
+    read_texts,
+)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="model dir, sentence-transformers dir, weights file or hub id")
+    p.add_argument("--vocab", help="vocab.txt or tokenizer dir, for a weights file without a tokenizer beside it")
+    p.add_argument("--input", nargs="+", help="files, directories (recursive) or - for stdin")
+    p.add_argument("--words_file", help="extract exactly these items (one per line) instead of collecting them")
+    p.add_argument("--extensions", nargs="+", default=[".txt"], help="extensions read from directories")
+    p.add_argument("--output", required=True, help="output file (its directory must exist)")
+    p.add_argument("--format", choices=FORMATS, help="default: from the output extension (.vec/.txt, .bin, .npy, .safetensors)")
+    p.add_argument("--unit", choices=["char", "word", "sentence"], default="char")
+    p.add_argument("--mode", choices=["static", "contextual"], default="static")
+    p.add_argument("--layers", nargs="+", type=int, default=[-1], help="hidden layers averaged (contextual, sentence)")
+    p.add_argument("--pooling", default=None, help="sub-token pooling first/last/mean; for sentences mean/cls/max")
+    p.add_argument("--normalize", action="store_true", help="L2-normalise sentence vectors")
+    p.add_argument("--min_count", type=int, default=1, help="ignore items rarer than this")
+    p.add_argument("--segmenter", choices=["jieba"], help="Chinese word segmentation for --unit word")
+    p.add_argument("--missing", choices=["skip", "unk", "zeros"], default="skip", help="policy for items not in the vocabulary")
+    p.add_argument("--whitespace", choices=["escape", "refuse"], default="escape", help="tokens containing whitespace")
+    p.add_argument("--batch_size", type=int, default=32)
+    return p
+
+
+def main(argv: list[str] | None = None) -> VectorSet:
+    args = make_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # 1. Check the output location before any work.
+    output = Path(args.output)
+    if not output.parent.is_dir():
+        raise ToolkitInputError(f"output directory {str(output.parent)!r} does not exist")
+    if not args.input and not args.words_file:
+        raise ToolkitInputError("give --input (files, directories or -) or --words_file")
+    # 2. Load the encoder.
+    encoder = load_encoder(args.checkpoint, vocab=args.vocab)
+    # 3. Extract.
+    if args.unit == "sentence":
+        lines, digest = read_texts(args.input, extensions=args.extensions)
+        vectors = encode_sentences(encoder, lines, pooling=args.pooling, layers=args.layers, normalize=args.normalize,
+                                   batch_size=args.batch_size, show_progress=True)
+        result = VectorSet([f"sentence_{i}" for i in range(len(lines))], vectors,
+                           {"checkpoint": encoder.source, "mode": "sentence", "layers": args.layers,
+                            "pooling": args.pooling or encoder.default_pooling, "normalize": args.normalize,
+                            "corpus_sha256": digest}, {"n_items": len(lines)})
+    else:
+        words = None
+        if args.words_file:
+            words = [w for w in Path(args.words_file).read_text(encoding="utf-8").split("\n") if w.strip()]
+        result = extract_vectors(encoder, inputs=args.input, words=words, unit=args.unit, mode=args.mode,
+                                 layers=args.layers, pooling=args.pooling or "mean", min_count=args.min_count,
+                                 segmenter=args.segmenter, missing=args.missing, extensions=args.extensions,
+                                 batch_size=args.batch_size)
+    # 4. Save, with the coverage report beside the vectors.
+    result.save(output, format=args.format, whitespace=args.whitespace)
+    Path(f"{output}.coverage.json").write_text(json.dumps(result.coverage, ensure_ascii=False, indent=2), encoding="utf-8")
+    cov = result.coverage
+    print(f"{len(result)} vectors of dim {result.dim} -> {output}")
+    if "n_found" in cov:
+        print(f"coverage: {cov['n_found']}/{cov['n_items']} items found, {cov['n_normalized']} only after normalisation, "
+              f"{cov['n_missing']} missing ([UNK] rate {cov['unk_rate']:.4%}, policy {cov['policy']})")
+    return result
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ToolkitInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
