@@ -21,7 +21,6 @@ folding) is printed and saved in the output (and beside it as <output>.coverage.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -32,6 +31,7 @@ from toolkit import (
     VectorSet,
     encode_sentences,
     extract_vectors,
+    json_text,
     load_encoder,
     read_texts,
 )
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> VectorSet:
                                  batch_size=args.batch_size)
     # 4. Save, with the coverage report beside the vectors.
     result.save(output, format=args.format, whitespace=args.whitespace)
-    Path(f"{output}.coverage.json").write_text(json.dumps(result.coverage, ensure_ascii=False, indent=2), encoding="utf-8")
+    Path(f"{output}.coverage.json").write_text(json_text(result.coverage), encoding="utf-8")
     cov = result.coverage
     print(f"{len(result)} vectors of dim {result.dim} -> {output}")
     if "n_found" in cov:

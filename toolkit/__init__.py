@@ -8,6 +8,7 @@ from ._config import CorpusArguments, MLMArguments, TokenizerArguments, parse_co
 from ._corpus import (
     CorpusReport,
     FileScan,
+    in_validation_split,
     iter_texts,
     load_corpus,
     resolve_files,
@@ -25,6 +26,7 @@ from ._extract import (
     read_state_dict,
     read_texts,
     resolve_items,
+    tokenizer_safe,
 )
 from ._masking import IGNORE_INDEX, CollatorEpochCallback, MLMCollator, mask_tokens, premask_for_eval
 from ._model import SparseHeadBertForMaskedLM, build_mlm_model
@@ -43,6 +45,7 @@ from ._presets import (
     format_preset_table,
     load_preset,
     parse_overrides,
+    preset_path,
     preset_table,
 )
 from ._pretrain import block_stats, check_block_size, obtain_tokenizer, validate_pretrain_options
@@ -66,11 +69,14 @@ from ._training import (
     write_json,
 )
 from ._transfer import TransferReport, transfer_weights
-from ._vectors import FORMATS, VectorSet, escape_token, unescape_token
+from ._vectors import FORMATS, VectorSet, escape_token, json_text, unescape_token
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "in_validation_split",
+    "tokenizer_safe",
+    "preset_path",
     "CoverageReport",
     "Encoder",
     "count_items",
@@ -83,6 +89,7 @@ __all__ = [
     "TransferReport",
     "transfer_weights",
     "FORMATS",
+    "json_text",
     "VectorSet",
     "escape_token",
     "unescape_token",

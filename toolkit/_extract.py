@@ -326,8 +326,18 @@ class CoverageReport:
         return d
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def tokenizer_safe(text: str) -> str:
+    """Replace lone surrogates (which the Rust tokenizers reject) by U+FFFD, one character for one, so
+    character offsets stay valid; the original text is still what the coverage report names."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def _piece_ids(tokenizer: PreTrainedTokenizerBase, items: list[str]) -> list[list[int]]:
-    return tokenizer(items, add_special_tokens=False, verbose=False)["input_ids"] if items else []
+    safe = [tokenizer_safe(i) for i in items]
+    return tokenizer(safe, add_special_tokens=False, verbose=False)["input_ids"] if items else []
 
 
 def resolve_items(
@@ -530,7 +540,7 @@ def _contextual_vectors(
     bar = tqdm(total=len(lines), desc="Contextual vectors", unit="line", disable=not show_progress)
     for start in range(0, len(lines), batch_size):
         batch = lines[start : start + batch_size]
-        encoded = tok(batch, **enc_kwargs)
+        encoded = tok([tokenizer_safe(line) for line in batch], **enc_kwargs)
         sample_map = encoded.pop("overflow_to_sample_mapping").tolist()
         offsets = encoded.pop("offset_mapping")
         model_inputs = {k: v for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
@@ -621,7 +631,7 @@ def encode_sentences(
     out = np.empty((len(sentences), enc.model.config.hidden_size), dtype=np.float32)
     for start in tqdm(range(0, len(order), batch_size), desc="Encoding", disable=not show_progress):
         idx = order[start : start + batch_size]
-        batch = enc.tokenizer([sentences[i] for i in idx], padding=True, truncation=True, max_length=limit,
+        batch = enc.tokenizer([tokenizer_safe(sentences[i]) for i in idx], padding=True, truncation=True, max_length=limit,
                               return_tensors="pt")
         inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
         result = enc.model(**inputs, output_hidden_states=need_all)

@@ -60,6 +60,17 @@ def unescape_token(token: str) -> str:
     return "".join(out)
 
 
+def json_text(obj) -> str:
+    """JSON that is always valid UTF-8: readable non-ASCII, but ``\\uXXXX`` escapes where the data holds
+    lone surrogates (which UTF-8 cannot encode)."""
+    text = json.dumps(obj, ensure_ascii=False, indent=2, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj, ensure_ascii=True, indent=2, default=str)
+    return text
+
+
 def _safe_text(token: str) -> str:
     # Lone surrogates cannot be encoded as UTF-8: keep them visible as escapes instead of crashing.
     return token.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -153,14 +164,14 @@ class VectorSet:
             np.save(path, self.vectors)
             stem = path.with_suffix("")
             Path(f"{stem}.vocab.txt").write_text("".join(n + "\n" for n in names), encoding="utf-8")
-            Path(f"{stem}.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+            Path(f"{stem}.json").write_text(json_text(meta), encoding="utf-8")
         else:
             from safetensors.torch import save_file
 
             save_file(
                 {"vectors": torch.from_numpy(self.vectors)},
                 str(path),
-                metadata={"tokens": json.dumps(names, ensure_ascii=False), **{k: json.dumps(v, default=str) for k, v in meta.items()}},
+                metadata={"tokens": json_text(names), **{k: json_text(v) for k, v in meta.items()}},
             )
         return path
 
