@@ -3,7 +3,7 @@
 The public API is re-exported here; modules starting with ``_`` are private.
 """
 
-from ._card import training_command, write_mlm_model_card
+from ._card import training_command, write_finetune_model_card, write_mlm_model_card
 from ._config import CorpusArguments, MLMArguments, TokenizerArguments, parse_config, yaml_to_argv
 from ._corpus import (
     CorpusReport,
@@ -28,8 +28,52 @@ from ._extract import (
     resolve_items,
     tokenizer_safe,
 )
+from ._finetune import (
+    ClassificationMetrics,
+    DropColumns,
+    FinetuneArguments,
+    build_label_map,
+    check_labels_known,
+    classification_metrics,
+    count_parameters,
+    encode_classification,
+    encode_ner_dataset,
+    flat_metrics,
+    freeze_parameters,
+    join_tokens,
+    load_finetune_model,
+    ner_scores,
+    plot_confusion_matrix,
+    word_predictions,
+    write_ner_predictions,
+)
+from ._labelled import (
+    ClassificationExample,
+    NERSentence,
+    SchemeReport,
+    class_balance,
+    detect_scheme,
+    normalise_schemes,
+    read_classification,
+    read_conll,
+    read_ner_jsonl,
+    spans_to_bio,
+    to_bio,
+)
 from ._masking import IGNORE_INDEX, CollatorEpochCallback, MLMCollator, mask_tokens, premask_for_eval
+from ._metrics import load_metric
 from ._model import SparseHeadBertForMaskedLM, build_mlm_model
+from ._ner import (
+    AlignmentAudit,
+    NERTagger,
+    bio_entities,
+    encode_sentence,
+    make_windows,
+    merge_window_predictions,
+    split_words,
+    token_owners,
+    word_pieces,
+)
 from ._packing import (
     pack_into_blocks,
     prepare_mlm_dataset,
@@ -74,6 +118,45 @@ from ._vectors import FORMATS, VectorSet, escape_token, json_text, unescape_toke
 __version__ = "0.1.0"
 
 __all__ = [
+    "join_tokens",
+    "DropColumns",
+    "write_finetune_model_card",
+    "ClassificationMetrics",
+    "FinetuneArguments",
+    "build_label_map",
+    "check_labels_known",
+    "classification_metrics",
+    "count_parameters",
+    "encode_classification",
+    "encode_ner_dataset",
+    "flat_metrics",
+    "freeze_parameters",
+    "load_finetune_model",
+    "ner_scores",
+    "plot_confusion_matrix",
+    "word_predictions",
+    "write_ner_predictions",
+    "ClassificationExample",
+    "NERSentence",
+    "SchemeReport",
+    "class_balance",
+    "detect_scheme",
+    "normalise_schemes",
+    "read_classification",
+    "read_conll",
+    "read_ner_jsonl",
+    "spans_to_bio",
+    "to_bio",
+    "load_metric",
+    "AlignmentAudit",
+    "NERTagger",
+    "bio_entities",
+    "encode_sentence",
+    "make_windows",
+    "merge_window_predictions",
+    "split_words",
+    "token_owners",
+    "word_pieces",
     "in_validation_split",
     "tokenizer_safe",
     "preset_path",

@@ -102,3 +102,76 @@ starting point for fine-tuning on the same domain, not as a general-purpose lang
     card = ModelCard(content)
     card.save(os.path.join(output_dir, "README.md"))
     return card
+
+
+def write_finetune_model_card(
+    output_dir: str | os.PathLike,
+    *,
+    task: str,
+    pipeline_tag: str,
+    languages: list[str],
+    base_model: str | None,
+    labels: list[str],
+    params: int,
+    data_description: str,
+    hyperparameters: dict,
+    metrics: dict,
+    command: str,
+    usage: str,
+    license: str = "apache-2.0",
+) -> ModelCard:
+    """Write a model card for a fine-tuned classifier or tagger and return it."""
+    card_data = ModelCardData(
+        language=languages or None,
+        license=license,
+        library_name="transformers",
+        tags=["bert", pipeline_tag, "toolkit"],
+        pipeline_tag=pipeline_tag,
+        base_model=base_model,
+    )
+    name = os.path.basename(os.path.abspath(output_dir))
+    rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items())
+    hp_rows = "\n".join(f"| {k} | {v} |" for k, v in hyperparameters.items())
+    content = f"""---
+{card_data.to_yaml()}
+---
+
+# {name}
+
+A {task} model fine-tuned by the toolkit from `{base_model}`: **{params / 1e6:.2f} M parameters**, {len(labels)}
+labels ({", ".join(labels[:20])}{", ..." if len(labels) > 20 else ""}).
+
+## Training data
+
+{data_description}
+
+## Training procedure
+
+```bash
+{command}
+```
+
+| hyper-parameter | value |
+|---|---|
+{hp_rows}
+
+## Results
+
+| metric | value |
+|---|---|
+{rows}
+
+## How to use
+
+```python
+{usage.replace("MODEL", name)}
+```
+
+## Limitations
+
+Trained on the data above only; expect lower scores on other domains. Labels are those of the training
+set; anything else cannot be predicted.
+"""
+    card = ModelCard(content)
+    card.save(os.path.join(output_dir, "README.md"))
+    return card

@@ -83,3 +83,65 @@ def write_demo_corpus(directory: str | os.PathLike, *, n_lines: int = 3000, seed
     paths["train"].write_text("\n".join(lines[n_valid:]) + "\n", encoding="utf-8")
     paths["validation"].write_text("\n".join(lines[:n_valid]) + "\n", encoding="utf-8")
     return paths
+
+
+def write_demo_labelled(directory: str | os.PathLike, *, n: int = 400, seed: int = 0) -> dict[str, Path]:
+    """Write small labelled sets built from the same templates (English and Chinese mixed):
+
+    * ``topic_{train,dev,test}.jsonl``: ``{"text", "label"}`` with labels ``geo`` (capitals), ``animal``,
+      ``daily`` (meals and weather);
+    * ``ner_{train,dev,test}.txt``: CoNLL ``token<TAB>tag``, BIO, types ``LOC`` and ``PER``; English by word,
+      Chinese by character.
+
+    Returns:
+        Paths by name (``topic_train``, ``ner_dev``, ...).
+    """
+    import json
+
+    rng = random.Random(seed)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def topic_example() -> dict:
+        kind = rng.choice(["geo", "animal", "daily"])
+        zh = rng.random() < 0.5
+        if kind == "geo":
+            city, country = rng.choice(_ZH_FACTS if zh else _EN_FACTS)
+            text = f"{city}是{country}的首都。" if zh else f"the capital of {country} is {city}."
+        elif kind == "animal":
+            if zh:
+                text = f"{rng.choice(['小猫', '小狗', '小鸟', '马'])}在{rng.choice(_ZH_PLACES)}玩。"
+            else:
+                animal = rng.choice(list(_EN_SOUNDS))
+                text = f"the {rng.choice(_EN_ADJ)} {animal} {_EN_SOUNDS[animal]} in the {rng.choice(_EN_PLACES)}."
+        else:
+            text = (f"{rng.choice(_ZH_PEOPLE)}在{rng.choice(_ZH_PLACES)}吃{rng.choice(_ZH_FOODS)}。" if zh
+                    else f"today {rng.choice(['it rains', 'it snows', 'the sun shines'])} and we eat {rng.choice(['rice', 'bread', 'soup'])}.")
+        return {"text": text, "label": kind}
+
+    people_en = ["alice", "bob", "carol", "david", "emma"]
+
+    def ner_example() -> list[tuple[str, str]]:
+        if rng.random() < 0.5:
+            person, (city, _) = rng.choice(people_en), rng.choice(_EN_FACTS)
+            words = [person, "lives", "in", city, "."] if rng.random() < 0.5 else ["we", "met", person, "near", city, "."]
+            return [(w, "B-PER" if w == person else "B-LOC" if w == city else "O") for w in words]
+        person, (city, country) = rng.choice(_ZH_PEOPLE[:2] + ["张三", "李四"]), rng.choice(_ZH_FACTS)
+        pieces = [(person, "PER"), ("在", None), (city, "LOC"), ("工作", None), ("，", None), ("喜欢", None),
+                  (country, "LOC"), ("。", None)]
+        out = []
+        for text, kind in pieces:
+            out.extend((c, "O" if kind is None else ("B-" if i == 0 else "I-") + kind) for i, c in enumerate(text))
+        return out
+
+    paths = {}
+    for split, size in (("train", n), ("dev", n // 4), ("test", n // 4)):
+        paths[f"topic_{split}"] = directory / f"topic_{split}.jsonl"
+        with open(paths[f"topic_{split}"], "w", encoding="utf-8") as fh:
+            for _ in range(size):
+                fh.write(json.dumps(topic_example(), ensure_ascii=False) + "\n")
+        paths[f"ner_{split}"] = directory / f"ner_{split}.txt"
+        with open(paths[f"ner_{split}"], "w", encoding="utf-8") as fh:
+            for _ in range(size):
+                fh.write("".join(f"{tok}\t{tag}\n" for tok, tag in ner_example()) + "\n")
+    return paths

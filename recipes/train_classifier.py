@@ -1,0 +1,173 @@
+#!/usr/bin/env python
+"""Fine-tune a BERT-like checkpoint for text classification: single-label, multi-label or sentence pairs.
+
+    python recipes/train_classifier.py --config recipes/configs/classify/sst2.yaml
+    python recipes/train_classifier.py --model_name_or_path out/tiny_en --train_file train.csv \
+        --validation_file dev.csv --text_column sentence --label_column label --output_dir out/clf
+
+Every option: ``python recipes/train_classifier.py --help``. Flags override ``--config`` values.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import datasets
+import numpy as np
+import torch
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    TrainingArguments,
+    set_seed,
+)
+
+from toolkit import (
+    ClassificationMetrics,
+    DropColumns,
+    FinetuneArguments,
+    ToolkitInputError,
+    ToolkitTrainer,
+    build_label_map,
+    check_labels_known,
+    class_balance,
+    classification_metrics,
+    count_parameters,
+    encode_classification,
+    flat_metrics,
+    freeze_parameters,
+    load_finetune_model,
+    parse_config,
+    plot_confusion_matrix,
+    read_classification,
+    setup_logging,
+    training_command,
+    write_finetune_model_card,
+    write_json,
+)
+
+logger = logging.getLogger("train_classifier")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    # 1. Configuration.
+    ft, args = parse_config([FinetuneArguments, TrainingArguments], argv)
+    setup_logging(args)
+    set_seed(args.seed)
+    if not ft.model_name_or_path:
+        raise ToolkitInputError("--model_name_or_path is required (a pretrained output dir or any BERT-like checkpoint)")
+    if bool(ft.train_file) == bool(ft.dataset_name):
+        raise ToolkitInputError("give exactly one of --train_file and --dataset_name")
+    args.remove_unused_columns = False
+    if args.include_num_input_tokens_seen == "no":
+        args.include_num_input_tokens_seen = "non_padding"  # feeds tokens/s in the logs
+    if ft.group_by_length and args.train_sampling_strategy == "random":
+        args.train_sampling_strategy = "group_by_length"
+
+    # 2. Data: read and validate every split before anything else; labels come from the training split.
+    read = dict(text_column=ft.text_column, text_pair_column=ft.text_pair_column, label_column=ft.label_column,
+                multi_label=ft.multi_label, label_separator=ft.label_separator, file_format=ft.file_format)
+    hub = datasets.load_dataset(ft.dataset_name, ft.dataset_config) if ft.dataset_name else {}
+    splits = {"train": hub.get("train") or ft.train_file, "validation": hub.get("validation") or ft.validation_file,
+              "test": hub.get("test") or ft.test_file}
+    data = {name: read_classification(src, require_labels=name != "test", **read)
+            for name, src in splits.items() if src is not None}
+    for name, limit in (("train", ft.max_train_samples), ("validation", ft.max_eval_samples), ("test", ft.max_eval_samples)):
+        if name in data and limit:
+            data[name] = data[name][:limit]
+    labels = build_label_map([lab for e in data["train"] for lab in e.labels])
+    for name in ("validation", "test"):
+        if name in data:
+            check_labels_known([(str(splits[name]), e.line, e.labels) for e in data[name]], labels)
+    label2id = {lab: i for i, lab in enumerate(labels)}
+    balance = class_balance(data["train"])
+    logger.info("Class balance (train): %s", balance)
+
+    # 3. Tokenizer and encoding (long inputs truncated to max_length, and counted).
+    tokenizer = AutoTokenizer.from_pretrained(ft.model_name_or_path)
+    encoded, truncated = {}, {}
+    for name, examples in data.items():
+        feats, truncated[name] = encode_classification(examples, tokenizer, label2id=label2id,
+                                                       multi_label=ft.multi_label, max_length=ft.max_length)
+        encoded[name] = datasets.Dataset.from_list(feats)
+        if truncated[name]:
+            logger.warning("%s: %d of %d inputs longer than %d tokens were truncated", name, truncated[name],
+                           len(feats), ft.max_length)
+
+    # 4. Model: the checkpoint's encoder + a new classification head; report what loaded.
+    model, loading = load_finetune_model(AutoModelForSequenceClassification, ft.model_name_or_path, labels=labels,
+                                         problem_type="multi_label_classification" if ft.multi_label else None)
+    freeze_parameters(model, embeddings=ft.freeze_embeddings, layers=ft.freeze_layers)
+
+    # 5. Train with dynamic padding and length grouping (or the stock pad-to-max-length).
+    collator = DataCollatorWithPadding(tokenizer, padding="max_length" if ft.pad_to_max_length else "longest",
+                                       max_length=ft.max_length if ft.pad_to_max_length else None)
+    trainer = ToolkitTrainer(model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded.get("validation"),
+                             processing_class=tokenizer, data_collator=DropColumns(collator, ["length"]),
+                             compute_metrics=ClassificationMetrics(multi_label=ft.multi_label, id2label=dict(enumerate(labels))))
+    train_result = trainer.train()
+
+    # 6. Evaluate: accuracy, macro-F1, per-class scores, confusion matrix (JSON + PNG).
+    results = {"train": train_result.metrics, "class_balance": balance, "truncated": truncated, "loading_report": loading}
+    for name in ("validation", "test"):
+        if name not in encoded or "labels" not in encoded[name].column_names:
+            continue
+        out = trainer.predict(encoded[name])
+        scores = classification_metrics(out.predictions, out.label_ids, multi_label=ft.multi_label, num_labels=len(labels))
+        results[name] = scores
+        logger.info("%s: %s", name, {k: round(v, 4) for k, v in flat_metrics(scores, dict(enumerate(labels))).items()})
+        if "confusion_matrix" in scores and trainer.is_world_process_zero():
+            plot_confusion_matrix(scores["confusion_matrix"], labels, os.path.join(args.output_dir, f"{name}_confusion.png"))
+
+    # 7. Predictions for the test set (labelled or not).
+    if "test" in encoded and trainer.is_world_process_zero():
+        logits = trainer.predict(encoded["test"]).predictions
+        _write_predictions(data["test"], logits, labels, ft.multi_label, os.path.join(args.output_dir, "test_predictions.jsonl"))
+
+    # 8. Save a plain model directory (labels in config.id2label) + metrics + model card.
+    trainer.save_model()
+    if trainer.is_world_process_zero():
+        write_json(results, os.path.join(args.output_dir, "metrics.json"))
+        total, _ = count_parameters(model)
+        card_metrics = {f"{split} {k}": v for split in ("validation", "test") if split in results
+                        for k, v in results[split].items() if isinstance(v, float)}
+        write_finetune_model_card(
+            args.output_dir, task="text-classification", pipeline_tag="text-classification", languages=ft.languages,
+            base_model=ft.model_name_or_path, labels=labels, params=total,
+            data_description=f"{ft.dataset_name or ft.train_file}: {len(data['train']):,} training examples; "
+                             f"class balance {balance}.",
+            hyperparameters={"epochs / max_steps": args.max_steps if args.max_steps > 0 else args.num_train_epochs,
+                             "batch size": args.per_device_train_batch_size, "learning rate": args.learning_rate,
+                             "max length": ft.max_length, "multi-label": ft.multi_label},
+            metrics=card_metrics, command=training_command(),
+            usage='from transformers import pipeline\n\nclf = pipeline("text-classification", model="MODEL")\n'
+                  'print(clf("an example sentence"))',
+        )
+    return results
+
+
+
+def _write_predictions(examples, logits, labels, multi_label, path):
+    import json
+
+    probs = torch.sigmoid(torch.tensor(logits)) if multi_label else torch.softmax(torch.tensor(logits), -1)
+    with open(path, "w", encoding="utf-8") as fh:
+        for e, p in zip(examples, probs.numpy(), strict=True):
+            predicted = [labels[i] for i in np.flatnonzero(p > 0.5)] if multi_label else labels[int(p.argmax())]
+            row = {"text": e.text, "predicted": predicted, "scores": {lab: round(float(s), 5) for lab, s in zip(labels, p, strict=True)}}
+            if e.text_pair is not None:
+                row["text_pair"] = e.text_pair
+            if e.labels:
+                row["gold"] = e.labels if multi_label else e.labels[0]
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ToolkitInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

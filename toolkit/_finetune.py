@@ -1,0 +1,327 @@
+"""Fine-tuning plumbing shared by the classification and NER recipes: label maps, model loading with a
+report, freezing, encoding with truncation counts, metrics, prediction files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+from ._errors import ToolkitInputError
+from ._labelled import ClassificationExample, NERSentence
+from ._metrics import load_metric
+from ._ner import AlignmentAudit, encode_sentence
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FinetuneArguments:
+    """Data, model and task options of the fine-tuning recipes (training options: ``TrainingArguments``)."""
+
+    model_name_or_path: str | None = field(default=None, metadata={"help": "Starting checkpoint (ours or any BERT-like)."})
+    dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset instead of files (classification)."})
+    dataset_config: str | None = field(default=None, metadata={"help": "Config of the hub dataset."})
+    train_file: str | None = field(default=None, metadata={"help": "Training file (CSV/TSV/JSONL, or CoNLL/JSONL for NER)."})
+    validation_file: str | None = field(default=None, metadata={"help": "Validation file."})
+    test_file: str | None = field(default=None, metadata={"help": "Test file: scored if labelled, predictions written."})
+    file_format: str | None = field(default=None, metadata={"help": "csv, tsv, jsonl or conll (default: from extension)."})
+    text_column: str = field(default="text", metadata={"help": "Text column (classification)."})
+    text_pair_column: str | None = field(default=None, metadata={"help": "Second text column (sentence pairs)."})
+    label_column: str = field(default="label", metadata={"help": "Label column (classification)."})
+    multi_label: bool = field(default=False, metadata={"help": "Several labels per example (classification)."})
+    label_separator: str = field(default=",", metadata={"help": "Separator of labels in one CSV/TSV cell."})
+    token_column: int = field(default=0, metadata={"help": "Token column of CoNLL files."})
+    tag_column: int = field(default=-1, metadata={"help": "Tag column of CoNLL files."})
+    tagging_scheme: str = field(default="auto", metadata={"help": "auto, BIO, IOB1 or BIOES (converted to BIO)."})
+    label_all_tokens: bool = field(default=False, metadata={"help": "NER: label every sub-token, not only the first."})
+    stride: int = field(default=16, metadata={"help": "NER: tokens shared by consecutive windows of long sentences."})
+    max_length: int = field(default=128, metadata={"help": "Maximum tokens per example/window (special tokens included)."})
+    pad_to_max_length: bool = field(default=False, metadata={"help": "Pad every batch to max_length (stock default; slow)."})
+    group_by_length: bool = field(default=True, metadata={"help": "Batch examples of similar length (less padding)."})
+    freeze_embeddings: bool = field(default=False, metadata={"help": "Freeze the embedding layer."})
+    freeze_layers: int = field(default=0, metadata={"help": "Freeze the first N encoder layers."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation/test examples."})
+    languages: list[str] = field(default_factory=list, metadata={"help": "Languages, for the model card.", "nargs": "+"})
+
+
+# ------------------------------------------------------------------------------------------ label maps
+def build_label_map(train_labels: Sequence[str]) -> list[str]:
+    """Sorted label list: numerically when every label is an integer, else alphabetically (``O`` first for
+    NER tags)."""
+    labels = set(train_labels)
+    if all(lab.lstrip("-").isdigit() for lab in labels):
+        return sorted(labels, key=int)
+    return sorted(labels, key=lambda lab: (lab != "O", lab[2:], lab[:1]) if lab[1:2] == "-" or lab == "O" else (True, lab, ""))
+
+
+def check_labels_known(labels_by_line: Sequence[tuple[str, int, Sequence[str]]], known: Sequence[str]) -> None:
+    """Raise on the first label absent from training: ``(file, line, labels)`` triples."""
+    known_set = set(known)
+    for path, line, labels in labels_by_line:
+        for label in labels:
+            if label not in known_set:
+                raise ToolkitInputError(f"{path}:{line}: label {label!r} does not occur in the training data "
+                                        f"(known: {sorted(known_set)[:20]})")
+
+
+# ---------------------------------------------------------------------------------------------- model
+def load_finetune_model(
+    auto_class, checkpoint: str, *, labels: Sequence[str], problem_type: str | None = None
+) -> tuple[PreTrainedModel, dict]:
+    """Load ``checkpoint`` into a task model with this task's labels and report what loaded.
+
+    A pretrained encoder without a task head is the normal case: the head is reported as newly
+    initialised. Heads of another shape (another label set) are re-initialised and reported as mismatched.
+
+    Returns:
+        ``(model, report)`` with ``loaded``, ``newly_initialised``, ``unused`` and ``shape_mismatch`` lists.
+
+    Raises:
+        ToolkitInputError: no config or weights at ``checkpoint``.
+    """
+    try:
+        config = AutoConfig.from_pretrained(checkpoint)
+    except (OSError, ValueError) as err:
+        raise ToolkitInputError(f"cannot load a model config from {checkpoint!r}: {err}") from None
+    config.num_labels = len(labels)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: i for i, label in enumerate(labels)}
+    if problem_type:
+        config.problem_type = problem_type
+    try:
+        model, info = auto_class.from_pretrained(checkpoint, config=config, ignore_mismatched_sizes=True,
+                                                 output_loading_info=True)
+    except OSError as err:
+        raise ToolkitInputError(f"cannot load weights from {checkpoint!r}: {err}") from None
+    missing = sorted(info.get("missing_keys", []))
+    mismatched = [k if isinstance(k, str) else k[0] for k in info.get("mismatched_keys", [])]
+    loaded = sorted(set(model.state_dict()) - set(missing) - set(mismatched))
+    report = {"loaded": len(loaded), "newly_initialised": missing, "unused": sorted(info.get("unexpected_keys", [])),
+              "shape_mismatch": mismatched}
+    logger.info("Loading report for %s: %d tensors loaded; newly initialised: %s; unused: %d%s; shape mismatch: %s",
+                checkpoint, len(loaded), missing or "none", len(report["unused"]),
+                f" (e.g. {report['unused'][:3]})" if report["unused"] else "", mismatched or "none")
+    if not loaded:
+        raise ToolkitInputError(f"nothing in {checkpoint!r} matches a {auto_class.__name__} model")
+    return model, report
+
+
+def freeze_parameters(model: PreTrainedModel, *, embeddings: bool = False, layers: int = 0) -> int:
+    """Freeze the embeddings and/or the first ``layers`` encoder layers. Returns the frozen parameter count.
+
+    Raises:
+        ToolkitInputError: more layers than the model has.
+    """
+    base = getattr(model, model.base_model_prefix, model)
+    n_layers = model.config.num_hidden_layers
+    if layers > n_layers:
+        raise ToolkitInputError(f"--freeze_layers {layers} but the model has {n_layers} layers")
+    modules = []
+    if embeddings:
+        modules.append(base.embeddings)
+    if layers:
+        modules.extend(base.encoder.layer[:layers])
+    frozen = 0
+    for module in modules:
+        for p in module.parameters():
+            if p.requires_grad:
+                p.requires_grad = False
+                frozen += p.numel()
+    if frozen:
+        logger.info("Froze %d parameters (embeddings=%s, first %d layers)", frozen, embeddings, layers)
+    return frozen
+
+
+# ------------------------------------------------------------------------------------- classification
+def encode_classification(
+    examples: Sequence[ClassificationExample],
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    label2id: dict[str, int],
+    multi_label: bool,
+    max_length: int,
+) -> tuple[list[dict], int]:
+    """Tokenize examples (truncating to ``max_length``) and attach labels.
+
+    Returns:
+        ``(features, n_truncated)``: features carry ``input_ids``, ``attention_mask``, (``token_type_ids``),
+        ``labels`` (an id, or a 0/1 float vector for multi-label, or absent when unlabelled) and ``length``.
+    """
+    texts = [e.text for e in examples]
+    pairs = [e.text_pair for e in examples] if examples and examples[0].text_pair is not None else None
+    full = tokenizer(texts, pairs, verbose=False)
+    too_long = [i for i, ids in enumerate(full["input_ids"]) if len(ids) > max_length]
+    if too_long:
+        short = tokenizer([texts[i] for i in too_long], [pairs[i] for i in too_long] if pairs else None,
+                          truncation=True, max_length=max_length)
+        for k in full:
+            for j, i in enumerate(too_long):
+                full[k][i] = short[k][j]
+    features = []
+    for i, e in enumerate(examples):
+        feat = {k: full[k][i] for k in full}
+        feat["length"] = len(feat["input_ids"])
+        if e.labels:
+            if multi_label:
+                vec = [0.0] * len(label2id)
+                for label in e.labels:
+                    vec[label2id[label]] = 1.0
+                feat["labels"] = vec
+            else:
+                feat["labels"] = label2id[e.labels[0]]
+        features.append(feat)
+    return features, len(too_long)
+
+
+def classification_metrics(logits: np.ndarray, labels: np.ndarray, *, multi_label: bool, num_labels: int) -> dict:
+    """Accuracy, macro-F1, per-class scores and confusion matrix from logits (shipped offline metric)."""
+    if multi_label:
+        preds = (logits > 0).astype(int).tolist()
+        return load_metric("classification_scores", "multilabel").compute(predictions=preds, references=labels.astype(int).tolist())
+    preds = logits.argmax(-1).tolist()
+    return load_metric("classification_scores").compute(predictions=preds, references=labels.tolist(), num_labels=num_labels)
+
+
+class DropColumns:
+    """Collator wrapper removing feature keys the model does not take (e.g. ``length``, which only feeds
+    length grouping)."""
+
+    def __init__(self, collator, columns: Sequence[str]) -> None:
+        self.collator = collator
+        self.columns = set(columns)
+
+    def __call__(self, features: list[dict]):
+        return self.collator([{k: v for k, v in f.items() if k not in self.columns} for f in features])
+
+
+class ClassificationMetrics:
+    """``compute_metrics`` for ``Trainer``: flat accuracy / F1 values from an ``EvalPrediction``."""
+
+    def __init__(self, *, multi_label: bool, id2label: dict[int, str]) -> None:
+        self.multi_label = multi_label
+        self.id2label = id2label
+
+    def __call__(self, eval_pred) -> dict:
+        scores = classification_metrics(np.asarray(eval_pred.predictions), np.asarray(eval_pred.label_ids),
+                                        multi_label=self.multi_label, num_labels=len(self.id2label))
+        return flat_metrics(scores, self.id2label)
+
+
+def flat_metrics(scores: dict, id2label: dict[int, str], prefix: str = "") -> dict:
+    """Scalar metrics for Trainer logs: accuracy, macro/micro F1 and per-class F1 by label name."""
+    out = {f"{prefix}{k}": v for k, v in scores.items() if isinstance(v, float)}
+    for i, c in enumerate(scores.get("per_class", [])):
+        out[f"{prefix}f1_{id2label[i]}"] = c["f1"]
+    return out
+
+
+def plot_confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | os.PathLike) -> Path:
+    """Write a confusion-matrix heat map (rows: gold, columns: predicted) to PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(max(4, 0.6 * n + 2), max(3.5, 0.6 * n + 1.5)))
+    image = ax.imshow(np.asarray(matrix), cmap="Blues")
+    ax.set_xticks(range(n), labels, rotation=45, ha="right")
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(matrix[i][j]), ha="center", va="center", fontsize=8)
+    fig.colorbar(image)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+# ------------------------------------------------------------------------------------------------ NER
+def encode_ner_dataset(
+    sentences: Sequence[NERSentence],
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    label2id: dict[str, int] | None,
+    max_length: int,
+    stride: int,
+    label_all_tokens: bool = False,
+) -> tuple[list[dict], list[int], AlignmentAudit]:
+    """Encode sentences into windows. Returns ``(windows, sentence_index_of_each_window, audit)``."""
+    audit = AlignmentAudit()
+    windows, owner = [], []
+    for k, s in enumerate(sentences):
+        for w in encode_sentence(s.tokens, s.tags if label2id is not None and s.tags else None, tokenizer,
+                                 label2id=label2id, max_length=max_length, stride=stride,
+                                 label_all_tokens=label_all_tokens, audit=audit):
+            windows.append(w)
+            owner.append(k)
+    if audit.n_labels_lost:
+        raise RuntimeError(f"alignment lost {audit.n_labels_lost} labels: this is a bug, please report it")
+    return windows, owner, audit
+
+
+def word_predictions(windows: Sequence[dict], owner: Sequence[int], logits: np.ndarray, n_sentences: int) -> list[list[int]]:
+    """Word-level predicted label ids per sentence from padded window logits (``(n_windows, L, labels)``)."""
+    preds: list[dict[int, int]] = [{} for _ in range(n_sentences)]
+    for row, (w, k) in enumerate(zip(windows, owner, strict=True)):
+        best = logits[row].argmax(-1)
+        for pos, word in enumerate(w["word_index"]):
+            if word >= 0:
+                preds[k][word] = int(best[pos])
+    return [[p[i] for i in range(len(p))] for p in preds]
+
+
+def ner_scores(predicted: Sequence[Sequence[str]], gold: Sequence[Sequence[str]]) -> dict:
+    """Entity-level scores in the default and strict modes (shipped offline metric)."""
+    metric = load_metric("entity_f1")
+    default = metric.compute(predictions=[list(p) for p in predicted], references=[list(g) for g in gold])
+    strict = metric.compute(predictions=[list(p) for p in predicted], references=[list(g) for g in gold], mode="strict")
+    out = {k: v for k, v in default.items() if k.startswith("overall_")}
+    out.update({f"strict_{k}": v for k, v in strict.items() if k.startswith("overall_")})
+    out["per_type"] = {k: v for k, v in default.items() if not k.startswith("overall_")}
+    return out
+
+
+def join_tokens(tokens: Sequence[str]) -> str:
+    """Join words with spaces, characters of Chinese text without: ``["巴", "黎"]`` → ``"巴黎"``."""
+    from ._tokenizer import is_cjk_char
+
+    out = ""
+    for i, tok in enumerate(tokens):
+        cjk_pair = i and is_cjk_char(tokens[i - 1][-1:] or " ") and is_cjk_char(tok[:1] or " ")
+        out += tok if i == 0 or cjk_pair else " " + tok
+    return out
+
+
+def write_ner_predictions(sentences: Sequence[NERSentence], predicted: Sequence[Sequence[str]], output_dir: str | os.PathLike, name: str) -> None:
+    """Write ``<name>_predictions.conll`` (token, gold, predicted) and ``<name>_predictions.jsonl`` (spans)."""
+    from ._ner import bio_entities
+
+    output_dir = Path(output_dir)
+    with open(output_dir / f"{name}_predictions.conll", "w", encoding="utf-8") as conll, \
+            open(output_dir / f"{name}_predictions.jsonl", "w", encoding="utf-8") as spans:  # fmt: skip
+        for s, tags in zip(sentences, predicted, strict=True):
+            gold = s.tags or ["O"] * len(s.tokens)
+            for token, g, p in zip(s.tokens, gold, tags, strict=True):
+                conll.write(f"{token}\t{g}\t{p}\n")
+            conll.write("\n")
+            entities = [{"label": kind, "start": a, "end": b, "text": join_tokens(s.tokens[a:b])}
+                        for kind, a, b in bio_entities(tags)]
+            spans.write(json.dumps({"tokens": s.tokens, "entities": entities}, ensure_ascii=False) + "\n")
+
+
+def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """``(total, trainable)`` parameter counts."""
+    return sum(p.numel() for p in model.parameters()), sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,331 @@
+"""Readers and validation for labelled data: classification (CSV / TSV / JSONL) and NER (CoNLL / JSONL).
+
+Every error names the file and line and says what was expected, before any training starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._errors import ToolkitInputError
+from ._tokenizer import is_cjk_char
+
+logger = logging.getLogger(__name__)
+
+SCHEMES = ("auto", "BIO", "IOB1", "BIOES")
+
+
+# ----------------------------------------------------------------------------------------- classification
+@dataclass
+class ClassificationExample:
+    text: str
+    labels: list[str]
+    text_pair: str | None = None
+    line: int = 0
+
+
+def _format_of(path: Path, file_format: str | None) -> str:
+    fmt = (file_format or path.suffix.lstrip(".")).lower()
+    fmt = {"jsonl": "jsonl", "json": "jsonl", "csv": "csv", "tsv": "tsv", "txt": "tsv"}.get(fmt)
+    if fmt is None:
+        raise ToolkitInputError(f"{path}: cannot tell the format from the extension; use .csv, .tsv or .jsonl")
+    return fmt
+
+
+def _rows(path: Path, fmt: str):
+    """Yield (line number, record dict) from a CSV / TSV / JSONL file."""
+    if not path.is_file():
+        raise ToolkitInputError(f"{path}: file does not exist")
+    with open(path, encoding="utf-8", newline="") as fh:
+        if fmt == "jsonl":
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise ToolkitInputError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+                if not isinstance(record, dict):
+                    raise ToolkitInputError(f"{path}:{lineno}: expected a JSON object")
+                yield lineno, record
+        else:
+            reader = csv.DictReader(fh, delimiter="," if fmt == "csv" else "\t")
+            for record in reader:
+                yield reader.line_num, record
+
+
+def _split_labels(value, multi_label: bool, separator: str) -> list:
+    if isinstance(value, list):
+        return value
+    if multi_label and isinstance(value, str):
+        return [v.strip() for v in value.split(separator) if v.strip()]
+    return [value]
+
+
+def read_classification(
+    path: str | os.PathLike | Sequence[dict],
+    *,
+    text_column: str = "text",
+    text_pair_column: str | None = None,
+    label_column: str = "label",
+    multi_label: bool = False,
+    label_separator: str = ",",
+    file_format: str | None = None,
+    require_labels: bool = True,
+) -> list[ClassificationExample]:
+    """Read a classification file (CSV, TSV or JSONL) and validate it.
+
+    Args:
+        path: the file.
+        text_column, text_pair_column: input columns (a pair for sentence-pair tasks).
+        label_column: the label column; for multi-label a list (JSONL) or ``label_separator``-joined string.
+        multi_label: several labels per example.
+        file_format: ``csv``, ``tsv`` or ``jsonl`` (default: from the extension).
+        require_labels: a test file without labels is allowed with ``False``.
+
+    Returns:
+        The examples, with labels as strings.
+
+    Raises:
+        ToolkitInputError: a missing column (naming the columns found), an empty text, a label column of
+            mixed types (e.g. numbers and words), or no example at all.
+    """
+    if isinstance(path, (str, os.PathLike)):
+        path = Path(path)
+        rows = _rows(path, _format_of(path, file_format))
+    else:  # a hub dataset split (or any sequence of records): "line" is the row number
+        rows = ((i + 1, dict(r)) for i, r in enumerate(path))
+        path = getattr(path, "info", None) and f"hub:{path.info.dataset_name}:{path.split}" or "records"
+    examples: list[ClassificationExample] = []
+    label_types: dict[str, int] = {}
+    for lineno, record in rows:
+        for column in [text_column, text_pair_column] + ([label_column] if require_labels else []):
+            if column and column not in record:
+                raise ToolkitInputError(f"{path}:{lineno}: no column {column!r} (found {sorted(record)}); "
+                                        "set --text_column / --text_pair_column / --label_column")
+        text = record[text_column]
+        if not isinstance(text, str) or not text.strip():
+            raise ToolkitInputError(f"{path}:{lineno}: empty or non-text {text_column!r}")
+        pair = record[text_pair_column] if text_pair_column else None
+        labels: list[str] = []
+        if label_column in record and record[label_column] not in (None, ""):
+            raw = _split_labels(record[label_column], multi_label, label_separator)
+            for value in raw:
+                kind = "number" if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip())) else "text"
+                label_types.setdefault(kind, lineno)
+                if len(label_types) > 1:
+                    raise ToolkitInputError(
+                        f"{path}:{lineno}: label column {label_column!r} mixes numbers (first at line "
+                        f"{label_types.get('number')}) and words (first at line {label_types.get('text')})"
+                    )
+                labels.append(str(value).strip())
+        elif require_labels:
+            raise ToolkitInputError(f"{path}:{lineno}: empty label in column {label_column!r}")
+        examples.append(ClassificationExample(text, labels, pair, lineno))
+    if not examples:
+        raise ToolkitInputError(f"{path}: no example (empty split)")
+    return examples
+
+
+def class_balance(examples: Sequence[ClassificationExample]) -> dict[str, int]:
+    """Label → number of examples carrying it, most frequent first."""
+    return dict(Counter(label for e in examples for label in e.labels).most_common())
+
+
+# -------------------------------------------------------------------------------------------------- NER
+@dataclass
+class NERSentence:
+    tokens: list[str]
+    tags: list[str]
+    line: int = 0
+    source: str = ""
+
+
+@dataclass
+class SchemeReport:
+    """What converting to BIO did: the source scheme and the invalid ``I-`` tags repaired."""
+
+    scheme: str = "BIO"
+    n_repaired: int = 0
+    examples: list[str] = field(default_factory=list)
+
+
+def _check_tag(tag: str, where: str) -> None:
+    if tag != "O" and not re.fullmatch(r"[BIESU]-.+", tag):
+        raise ToolkitInputError(f"{where}: tag {tag!r} is not O or PREFIX-TYPE (B-, I-, E-, S-)")
+
+
+def read_conll(
+    path: str | os.PathLike,
+    *,
+    token_column: int = 0,
+    tag_column: int = -1,
+    separator: str | None = None,
+    require_tags: bool = True,
+) -> list[NERSentence]:
+    """Read a CoNLL-style file: one token per line, columns split by ``separator`` (default: any
+    whitespace, or tab when the line has one), blank lines between sentences, ``-DOCSTART-`` ignored.
+
+    Raises:
+        ToolkitInputError: a line without the tag column (token/tag count mismatch), a malformed tag, or
+            no sentence at all; naming file and line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ToolkitInputError(f"{path}: file does not exist")
+    sentences: list[NERSentence] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    start = 0
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip() or line.startswith("-DOCSTART-"):
+                if tokens:
+                    sentences.append(NERSentence(tokens, tags, start, str(path)))
+                    tokens, tags = [], []
+                continue
+            sep = separator or ("\t" if "\t" in line else None)
+            parts = line.split(sep)
+            if not tokens:
+                start = lineno
+            if require_tags:
+                if len(parts) < 2:
+                    raise ToolkitInputError(f"{path}:{lineno}: expected a token and a tag, got {line!r}")
+                tag = parts[tag_column].strip()
+                _check_tag(tag, f"{path}:{lineno}")
+                tags.append(tag)
+            tokens.append(parts[token_column] if parts[token_column] != "" else " ")
+        if tokens:
+            sentences.append(NERSentence(tokens, tags, start, str(path)))
+    if not sentences:
+        raise ToolkitInputError(f"{path}: no sentence (empty split)")
+    return sentences
+
+
+def read_ner_jsonl(path: str | os.PathLike, *, span_tokenization: str = "auto") -> list[NERSentence]:
+    """Read NER JSON Lines: ``{"tokens": [...], "tags": [...]}`` or ``{"text": ..., "spans": [{"start",
+    "end", "label"}]}`` (character offsets, end exclusive; ``entities`` is accepted for ``spans``).
+
+    Text with spans becomes characters (``span_tokenization="char"``; the default for text holding CJK) or
+    whitespace-separated words (``"whitespace"``), tagged BIO.
+
+    Raises:
+        ToolkitInputError: token/tag count mismatch, spans outside the text or overlapping, spans not on
+            token boundaries, missing fields; naming file and line.
+    """
+    path = Path(path)
+    sentences = []
+    for lineno, record in _rows(path, "jsonl"):
+        where = f"{path}:{lineno}"
+        if "tokens" in record:
+            tokens, tags = record["tokens"], record.get("tags", record.get("ner_tags"))
+            if tags is None:
+                raise ToolkitInputError(f"{where}: 'tokens' without 'tags'")
+            if len(tokens) != len(tags):
+                raise ToolkitInputError(f"{where}: {len(tokens)} tokens but {len(tags)} tags")
+            for tag in tags:
+                _check_tag(tag, where)
+        elif "text" in record:
+            tokens, tags = spans_to_bio(record["text"], record.get("spans", record.get("entities", [])),
+                                        tokenization=span_tokenization, where=where)
+        else:
+            raise ToolkitInputError(f"{where}: expected 'tokens' + 'tags' or 'text' + 'spans' (found {sorted(record)})")
+        if not tokens:
+            raise ToolkitInputError(f"{where}: empty sentence")
+        sentences.append(NERSentence(list(tokens), list(tags), lineno, str(path)))
+    if not sentences:
+        raise ToolkitInputError(f"{path}: no sentence (empty split)")
+    return sentences
+
+
+def spans_to_bio(text: str, spans: Sequence[dict], *, tokenization: str = "auto", where: str = "") -> tuple[list[str], list[str]]:
+    """Character spans over ``text`` → tokens and BIO tags."""
+    if tokenization == "auto":
+        tokenization = "char" if any(is_cjk_char(c) for c in text) else "whitespace"
+    if tokenization == "char":
+        pieces = [(c, i, i + 1) for i, c in enumerate(text) if not c.isspace()]
+    elif tokenization == "whitespace":
+        pieces = [(m.group(), m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    else:
+        raise ToolkitInputError(f"span tokenization must be auto, char or whitespace; got {tokenization!r}")
+    tags = ["O"] * len(pieces)
+    taken = [False] * len(pieces)
+    for span in spans:
+        try:
+            start, end, label = int(span["start"]), int(span["end"]), str(span["label"])
+        except (KeyError, TypeError, ValueError):
+            raise ToolkitInputError(f"{where}: a span needs integer 'start', 'end' and a 'label'; got {span!r}") from None
+        if not 0 <= start < end <= len(text):
+            raise ToolkitInputError(f"{where}: span {start}-{end} is outside the text (length {len(text)})")
+        inside = [k for k, (_, s, e) in enumerate(pieces) if s < end and e > start]
+        if not inside or pieces[inside[0]][1] != start or pieces[inside[-1]][2] != end:
+            raise ToolkitInputError(f"{where}: span {start}-{end} ({text[start:end]!r}) does not fall on token boundaries")
+        if any(taken[k] for k in inside):
+            raise ToolkitInputError(f"{where}: span {start}-{end} overlaps another span")
+        for n, k in enumerate(inside):
+            tags[k] = ("B-" if n == 0 else "I-") + label
+            taken[k] = True
+    return [p[0] for p in pieces], tags
+
+
+def detect_scheme(sentences: Sequence[NERSentence]) -> str:
+    """``BIOES`` if any ``E-``/``S-`` tag occurs, else ``BIO``. (IOB1 looks like invalid BIO: name it.)"""
+    for s in sentences:
+        if any(t[:2] in ("E-", "S-") for t in s.tags):
+            return "BIOES"
+    return "BIO"
+
+
+def to_bio(tags: Sequence[str], scheme: str) -> tuple[list[str], int]:
+    """Convert one sentence's tags from ``scheme`` to BIO (IOB2) and repair invalid sequences.
+
+    An ``I-X`` that does not continue an ``X`` entity becomes ``B-X`` (the repair is counted). IOB1's
+    ``I-`` at an entity start is its normal form and is not counted as a repair.
+
+    Returns:
+        ``(bio_tags, n_repaired)``.
+    """
+    out: list[str] = []
+    repaired = 0
+    prev = "O"
+    for tag in tags:
+        prefix, _, kind = tag.partition("-")
+        if scheme == "BIOES":
+            prefix = {"S": "B", "E": "I", "U": "B", "L": "I"}.get(prefix, prefix)
+        if prefix == "I":
+            continues = prev != "O" and prev[2:] == kind
+            if not continues:
+                prefix = "B"
+                if scheme != "IOB1":
+                    repaired += 1
+        new = "O" if tag == "O" else f"{prefix}-{kind}"
+        out.append(new)
+        prev = new
+    return out, repaired
+
+
+def normalise_schemes(sentences: Sequence[NERSentence], *, scheme: str = "auto") -> SchemeReport:
+    """Convert every sentence to BIO in place; warn about and count repaired tags."""
+    if scheme not in SCHEMES:
+        raise ToolkitInputError(f"tagging scheme must be one of {', '.join(SCHEMES)}; got {scheme!r}")
+    scheme = detect_scheme(sentences) if scheme == "auto" else scheme
+    report = SchemeReport(scheme=scheme)
+    for s in sentences:
+        s.tags, n = to_bio(s.tags, scheme)
+        if n:
+            report.n_repaired += n
+            if len(report.examples) < 5:
+                report.examples.append(f"{s.source}:{s.line}")
+    if report.n_repaired:
+        logger.warning("Repaired %d invalid I- tags (an I- with no B- before it), e.g. at %s",
+                       report.n_repaired, ", ".join(report.examples))
+    return report
