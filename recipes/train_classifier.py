@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from transformers import (
     AutoModelForSequenceClassification,
-    AutoTokenizer,
     DataCollatorWithPadding,
     TrainingArguments,
     set_seed,
@@ -39,6 +38,7 @@ from toolkit import (
     encode_classification,
     flat_metrics,
     freeze_parameters,
+    load_checkpoint_tokenizer,
     load_finetune_model,
     parse_config,
     plot_confusion_matrix,
@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise ToolkitInputError("--model_name_or_path is required (a pretrained output dir or any BERT-like checkpoint)")
     if bool(ft.train_file) == bool(ft.dataset_name):
         raise ToolkitInputError("give exactly one of --train_file and --dataset_name")
+    tokenizer = load_checkpoint_tokenizer(ft.model_name_or_path)  # fail early on a bad checkpoint path
     args.remove_unused_columns = False
     if args.include_num_input_tokens_seen == "no":
         args.include_num_input_tokens_seen = "non_padding"  # feeds tokens/s in the logs
@@ -87,7 +88,6 @@ def main(argv: list[str] | None = None) -> dict:
     logger.info("Class balance (train): %s", balance)
 
     # 3. Tokenizer and encoding (long inputs truncated to max_length, and counted).
-    tokenizer = AutoTokenizer.from_pretrained(ft.model_name_or_path)
     encoded, truncated = {}, {}
     for name, examples in data.items():
         feats, truncated[name] = encode_classification(examples, tokenizer, label2id=label2id,

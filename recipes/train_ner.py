@@ -20,7 +20,6 @@ from pathlib import Path
 import datasets
 from transformers import (
     AutoModelForTokenClassification,
-    AutoTokenizer,
     DataCollatorForTokenClassification,
     TrainingArguments,
     set_seed,
@@ -36,6 +35,7 @@ from toolkit import (
     count_parameters,
     encode_ner_dataset,
     freeze_parameters,
+    load_checkpoint_tokenizer,
     load_finetune_model,
     ner_scores,
     normalise_schemes,
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
     set_seed(args.seed)
     if not ft.model_name_or_path or not ft.train_file:
         raise ToolkitInputError("--model_name_or_path and --train_file are required")
+    tokenizer = load_checkpoint_tokenizer(ft.model_name_or_path)  # fail early on a bad checkpoint path
     args.remove_unused_columns = False
     if args.include_num_input_tokens_seen == "no":
         args.include_num_input_tokens_seen = "non_padding"  # feeds tokens/s in the logs
@@ -88,7 +89,6 @@ def main(argv: list[str] | None = None) -> dict:
     label2id = {lab: i for i, lab in enumerate(labels)}
 
     # 3. Tokenizer; align word labels to sub-tokens; window long sentences; audit the alignment.
-    tokenizer = AutoTokenizer.from_pretrained(ft.model_name_or_path)
     encoded, audits = {}, {}
     for name, sents in data.items():
         windows, owner, audit = encode_ner_dataset(sents, tokenizer, label2id=label2id, max_length=ft.max_length,

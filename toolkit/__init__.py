@@ -41,6 +41,7 @@ from ._finetune import (
     flat_metrics,
     freeze_parameters,
     join_tokens,
+    load_checkpoint_tokenizer,
     load_finetune_model,
     ner_scores,
     plot_confusion_matrix,
@@ -118,6 +119,7 @@ from ._vectors import FORMATS, VectorSet, escape_token, json_text, unescape_toke
 __version__ = "0.1.0"
 
 __all__ = [
+    "load_checkpoint_tokenizer",
     "join_tokens",
     "DropColumns",
     "write_finetune_model_card",

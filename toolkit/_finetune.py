@@ -74,6 +74,23 @@ def check_labels_known(labels_by_line: Sequence[tuple[str, int, Sequence[str]]],
 
 
 # ---------------------------------------------------------------------------------------------- model
+def load_checkpoint_tokenizer(checkpoint: str) -> PreTrainedTokenizerBase:
+    """The tokenizer of a starting checkpoint, with a clear error for a missing path or tokenizer.
+
+    Raises:
+        ToolkitInputError: a local path that does not exist, or no loadable tokenizer there.
+    """
+    from transformers import AutoTokenizer
+
+    looks_local = os.path.isabs(checkpoint) or checkpoint.startswith(".") or checkpoint.count("/") > 1
+    if looks_local and not os.path.exists(checkpoint):
+        raise ToolkitInputError(f"checkpoint {checkpoint!r} does not exist (train one with recipes/pretrain.py first?)")
+    try:
+        return AutoTokenizer.from_pretrained(checkpoint)
+    except (OSError, ValueError) as err:
+        raise ToolkitInputError(f"cannot load a tokenizer from {checkpoint!r}: {err}") from None
+
+
 def load_finetune_model(
     auto_class, checkpoint: str, *, labels: Sequence[str], problem_type: str | None = None
 ) -> tuple[PreTrainedModel, dict]:

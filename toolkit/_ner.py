@@ -223,10 +223,19 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
     out = []
     for m in _WORD.finditer(text):
         word = m.group()
-        if any(is_cjk_char(c) for c in word):
-            out.extend((c, m.start() + i, m.start() + i + 1) for i, c in enumerate(word))
-        else:
+        if not any(is_cjk_char(c) for c in word):
             out.append((word, m.start(), m.end()))
+            continue
+        run_start = None  # a letter run mixing CJK and Latin: CJK characters alone, Latin runs whole
+        for i, c in enumerate([*word, "\u4e00"]):
+            if is_cjk_char(c) or i == len(word):
+                if run_start is not None:
+                    out.append((word[run_start:i], m.start() + run_start, m.start() + i))
+                    run_start = None
+                if i < len(word):
+                    out.append((c, m.start() + i, m.start() + i + 1))
+            elif run_start is None:
+                run_start = i
     return out
 
 
