@@ -31,14 +31,16 @@ from transformers import BertConfig, BertModel
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import DATA, RESULTS_DIR, data_missing, write_results  # noqa: E402
 
 from toolkit import encode_sentences, extract_vectors, load_encoder, load_preset, train_wordpiece_tokenizer  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
 CORPUS = [DATA / "reuters21578_raw" / "train.txt", DATA / "zhwiki_sample" / "tencentpretrain_zhwiki_sampled.txt",
           DATA / "zhwiki_sample" / "wikiextractor_AA_wiki_00.txt", DATA / "cluecorpussmall_sample" / "corpus.txt"]
 SST2 = DATA / "sst2" / "train.jsonl"
-RESULTS = ROOT / "benchmarks" / "results" / "extract_throughput.json"
+RESULTS = RESULTS_DIR / "extract_throughput.json"
 
 
 def bench_static(workdir: Path) -> dict:
@@ -108,9 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--output", default=str(RESULTS))
     opts = parser.parse_args(argv)
-    missing = [str(p) for p in [*CORPUS, SST2] if not p.is_file()]
-    if missing:
-        print(f"benchmark data not found ({missing[0]}): it lives in ../shared/data", file=sys.stderr)
+    if data_missing([*CORPUS, SST2]):
         return {}
     result = {"threads": torch.get_num_threads(), "torch": torch.__version__}
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,9 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"sentence encoding: toolkit {e['sentences_per_second']['toolkit']:,.0f} vs sentence-transformers "
               f"{e['sentences_per_second']['sentence_transformers']:,.0f} sentences/s, ratio "
               f"{e['ratio_toolkit_over_st']:.2f} (target >= 1.0), min cosine {e['min_cosine']:.6f}")
-    Path(opts.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(opts.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"written to {opts.output}")
+    write_results(result, opts.output)
     return result
 
 

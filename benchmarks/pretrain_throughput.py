@@ -16,7 +16,6 @@ utilisation is against a measured fp32 matmul peak. Figures go to benchmarks/res
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -34,13 +33,15 @@ from transformers import (
     BertForMaskedLM,
     DataCollatorForLanguageModeling,
     Trainer,
-    TrainerCallback,
     TrainingArguments,
     set_seed,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import DATA, RESULTS_DIR, StepTimer, data_missing, write_results  # noqa: E402
 
 from toolkit import (  # noqa: E402
     MLMCollator,
@@ -52,20 +53,9 @@ from toolkit import (  # noqa: E402
     train_wordpiece_tokenizer,
 )
 
-DATA = ROOT.parent / "shared" / "data"
 CORPUS = [DATA / "reuters21578_raw" / "train.txt", *sorted((DATA / "gutenberg_nltk").glob("*.txt"))]
-RESULTS = ROOT / "benchmarks" / "results" / "pretrain_throughput.json"
+RESULTS = RESULTS_DIR / "pretrain_throughput.json"
 
-
-class StepTimer(TrainerCallback):
-    def __init__(self):
-        self.times: list[float] = []
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        self._t = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.times.append(time.perf_counter() - self._t)
 
 
 def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:
@@ -154,9 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rss_steps", type=int, default=300)
     parser.add_argument("--output", default=str(RESULTS))
     opts = parser.parse_args(argv)
-    missing = [str(p) for p in CORPUS if not p.is_file()]
-    if missing:
-        print(f"benchmark data not found ({missing[0]}): it lives in ../shared/data", file=sys.stderr)
+    if data_missing(CORPUS):
         return {}
     torch.manual_seed(0)
     texts = [line for p in CORPUS for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -209,9 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
         r = result["streaming_rss"]
         print(f"streaming {r['file_bytes'] / 1e9:.2f} GB for {r['steps']} steps: peak RSS {r['peak_rss_gb']} GB "
               f"(target < 3 GB)")
-    Path(opts.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(opts.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"written to {opts.output}")
+    write_results(result, opts.output)
     return result
 
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env python
-"""The main job of ``make demo``: pretrain a tiny bilingual BERT on a corpus the project writes itself.
+"""The main job of ``make demo``: a tiny bilingual BERT, pretrained and fine-tuned on data the project writes.
 
     python recipes/demo.py --output_dir demo_output
 
-1. write a small English + Chinese sample corpus,
-2. train a WordPiece vocabulary and a tiny masked-LM on it (recipes/pretrain.py with the demo config),
-3. report validation loss/perplexity and show fill-mask predictions from the saved model.
+1. write a small English + Chinese sample corpus and labelled sets (topic classification, PER/LOC NER),
+2. train a WordPiece vocabulary and a tiny masked-LM on the corpus (recipes/pretrain.py, demo config),
+   report validation loss/perplexity and show fill-mask predictions from the saved model,
+3. fine-tune it for topic classification (recipes/train_classifier.py) and NER (recipes/train_ner.py),
+4. use the saved models: a stock text-classification pipeline and the NER tagger on raw text.
 """
 
 from __future__ import annotations
@@ -17,13 +19,17 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
-import pretrain  # noqa: E402  (the recipe next to this file)
+import pretrain  # noqa: E402  (the recipes next to this file)
+import train_classifier  # noqa: E402
+import train_ner  # noqa: E402
 
-from toolkit._demo import write_demo_corpus  # noqa: E402
+from toolkit import NERTagger  # noqa: E402
+from toolkit._demo import write_demo_corpus, write_demo_labelled  # noqa: E402
 
-CONFIG = Path(__file__).resolve().parent / "configs" / "pretrain" / "demo.yaml"
+CONFIGS = HERE / "configs"
 FILL_MASK = [
     "paris is the capital of [MASK].",
     "the capital of japan is [MASK].",
@@ -31,34 +37,63 @@ FILL_MASK = [
     "北京是[MASK]国的首都。",
     "小明在学校吃[MASK]果。",
 ]
+EXAMPLES = ["东京是日本的首都。", "the brown dog barks in the park.", "小红在饭馆吃饺子。"]
+NER_EXAMPLES = ["张三在北京工作，喜欢中国。", "alice lives in tokyo ."]
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", default="demo_output", help="where the corpus and the model go")
-    parser.add_argument("--max_steps", type=int, default=None, help="override the demo's training steps")
+    parser.add_argument("--output_dir", default="demo_output", help="where the data and the models go")
+    parser.add_argument("--max_steps", type=int, default=None, help="override the pretraining steps (quick runs)")
     opts = parser.parse_args(argv)
     start = time.time()
+    out = Path(opts.output_dir)
 
-    # 1. A sample corpus written by the project (no download).
-    paths = write_demo_corpus(os.path.join(opts.output_dir, "data"))
-    print(f"[1/3] sample corpus: {paths['train']} and {paths['validation']}")
+    # 1. Data written by the project (no download).
+    corpus = write_demo_corpus(out / "data")
+    labelled = write_demo_labelled(out / "data")
+    print(f"[1/4] sample data in {out / 'data'}")
 
     # 2. Vocabulary + tiny masked-LM.
-    model_dir = os.path.join(opts.output_dir, "pretrained")
-    flags = ["--config", str(CONFIG), "--train_files", str(paths["train"]), "--validation_files",
-             str(paths["validation"]), "--output_dir", model_dir, "--fill_mask_examples", *FILL_MASK]
+    pretrained = out / "pretrained"
+    flags = ["--config", str(CONFIGS / "pretrain" / "demo.yaml"), "--train_files", str(corpus["train"]),
+             "--validation_files", str(corpus["validation"]), "--output_dir", str(pretrained),
+             "--fill_mask_examples", *FILL_MASK]
     if opts.max_steps:
         flags += ["--max_steps", str(opts.max_steps)]
-    print("[2/3] pretraining: python recipes/pretrain.py " + " ".join(flags))
-    metrics = pretrain.main(flags)
+    print("[2/4] pretraining: python recipes/pretrain.py " + " ".join(flags))
+    mlm = pretrain.main(flags)
 
-    # 3. Summary.
-    summary = {k: metrics[k] for k in ("eval_loss", "eval_perplexity", "train_loss", "train_tokens_seen") if k in metrics}
-    print(f"[3/3] done in {time.time() - start:.0f} s; model in {model_dir}")
+    # 3. Fine-tune the pretrained model: topic classification and NER.
+    common = ["--model_name_or_path", str(pretrained)]
+    clf = train_classifier.main(["--config", str(CONFIGS / "classify" / "demo.yaml"), *common,
+                                 "--train_file", str(labelled["topic_train"]), "--validation_file", str(labelled["topic_dev"]),
+                                 "--test_file", str(labelled["topic_test"]), "--output_dir", str(out / "classifier")])
+    ner = train_ner.main(["--config", str(CONFIGS / "ner" / "demo.yaml"), *common,
+                          "--train_file", str(labelled["ner_train"]), "--validation_file", str(labelled["ner_dev"]),
+                          "--test_file", str(labelled["ner_test"]), "--output_dir", str(out / "ner")])
+    print(f"[3/4] fine-tuned: classifier test accuracy {clf['test']['accuracy']:.3f}, "
+          f"NER test entity F1 {ner['test']['overall_f1']:.3f}")
+
+    # 4. Use the saved models as any Hugging Face user would (stock pipeline) and with the NER tagger.
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(out / "classifier"), device=-1)
+    for text in EXAMPLES:
+        pred = classify(text)[0]
+        print(f"    {text} -> {pred['label']} ({pred['score']:.2f})")
+    tagger = NERTagger(out / "ner")
+    for text in NER_EXAMPLES:
+        print(f"    {text} -> {[(e['text'], e['label'], e['start'], e['end']) for e in tagger(text)]}")
+    summary = {"pretrain_eval_loss": mlm.get("eval_loss"), "pretrain_eval_perplexity": mlm.get("eval_perplexity"),
+               "classifier_test_accuracy": clf["test"]["accuracy"], "classifier_test_macro_f1": clf["test"]["macro_f1"],
+               "ner_test_entity_f1": ner["test"]["overall_f1"]}
+    print(f"[4/4] done in {time.time() - start:.0f} s; models in {out}/{{pretrained,classifier,ner}}")
     print(json.dumps(summary, indent=2))
-    return metrics
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     main()

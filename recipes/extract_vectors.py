@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from toolkit import (
@@ -34,6 +33,7 @@ from toolkit import (
     json_text,
     load_encoder,
     read_texts,
+    run_cli,
 )
 
 
@@ -99,8 +99,4 @@ def main(argv: list[str] | None = None) -> VectorSet:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ToolkitInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_cli(main)

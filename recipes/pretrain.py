@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 from transformers import TrainingArguments, pipeline, set_seed
 
@@ -22,7 +21,6 @@ from toolkit import (
     MLMArguments,
     MLMCollator,
     TokenizerArguments,
-    ToolkitInputError,
     ToolkitTrainer,
     block_stats,
     build_mlm_model,
@@ -37,7 +35,9 @@ from toolkit import (
     plot_loss_curve,
     premask_for_eval,
     prepare_mlm_dataset,
+    prepare_training_args,
     resolve_resume_checkpoint,
+    run_cli,
     setup_logging,
     training_command,
     validate_pretrain_options,
@@ -53,9 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     corpus_args, tok_args, mlm_args, args = parse_config(
         [CorpusArguments, TokenizerArguments, MLMArguments, TrainingArguments], argv
     )
-    args.remove_unused_columns = False  # the collator needs word_starts, which the model does not take
-    if args.include_num_input_tokens_seen == "no":
-        args.include_num_input_tokens_seen = "non_padding"  # feeds tokens/s in the logs
+    prepare_training_args(args)  # keeps word_starts for the collator; counts tokens for tokens/s
     setup_logging(args)
     validate_pretrain_options(corpus_args, tok_args, mlm_args, args)
     set_seed(args.seed)  # before the model is built: its random init is part of the run
@@ -186,8 +184,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ToolkitInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_cli(main)

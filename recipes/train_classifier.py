@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 import datasets
 import numpy as np
@@ -42,7 +41,9 @@ from toolkit import (
     load_finetune_model,
     parse_config,
     plot_confusion_matrix,
+    prepare_training_args,
     read_classification,
+    run_cli,
     setup_logging,
     training_command,
     write_finetune_model_card,
@@ -62,11 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
     if bool(ft.train_file) == bool(ft.dataset_name):
         raise ToolkitInputError("give exactly one of --train_file and --dataset_name")
     tokenizer = load_checkpoint_tokenizer(ft.model_name_or_path)  # fail early on a bad checkpoint path
-    args.remove_unused_columns = False
-    if args.include_num_input_tokens_seen == "no":
-        args.include_num_input_tokens_seen = "non_padding"  # feeds tokens/s in the logs
-    if ft.group_by_length and args.train_sampling_strategy == "random":
-        args.train_sampling_strategy = "group_by_length"
+    prepare_training_args(args, group_by_length=ft.group_by_length)
 
     # 2. Data: read and validate every split before anything else; labels come from the training split.
     read = dict(text_column=ft.text_column, text_pair_column=ft.text_pair_column, label_column=ft.label_column,
@@ -166,8 +163,4 @@ def _write_predictions(examples, logits, labels, multi_label, path):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ToolkitInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_cli(main)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 
 import datasets
@@ -40,8 +39,10 @@ from toolkit import (
     ner_scores,
     normalise_schemes,
     parse_config,
+    prepare_training_args,
     read_conll,
     read_ner_jsonl,
+    run_cli,
     setup_logging,
     training_command,
     word_predictions,
@@ -69,11 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not ft.model_name_or_path or not ft.train_file:
         raise ToolkitInputError("--model_name_or_path and --train_file are required")
     tokenizer = load_checkpoint_tokenizer(ft.model_name_or_path)  # fail early on a bad checkpoint path
-    args.remove_unused_columns = False
-    if args.include_num_input_tokens_seen == "no":
-        args.include_num_input_tokens_seen = "non_padding"  # feeds tokens/s in the logs
-    if ft.group_by_length and args.train_sampling_strategy == "random":
-        args.train_sampling_strategy = "group_by_length"
+    prepare_training_args(args, group_by_length=ft.group_by_length)
 
     # 2. Data: read, validate, convert every split to BIO (repairs counted), labels from training.
     files = {"train": ft.train_file, "validation": ft.validation_file, "test": ft.test_file}
@@ -153,8 +150,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ToolkitInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_cli(main)

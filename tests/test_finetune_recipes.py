@@ -183,3 +183,14 @@ def test_every_shipped_finetune_config_parses(path):
             assert f.startswith("../shared/data/")
     if ft.train_file:
         assert ft.model_name_or_path.startswith("outputs/pretrain/")
+
+
+def test_classifier_from_a_datasets_repository(base_model, labelled, tmp_path):
+    # --dataset_name takes anything datasets.load_dataset takes: here a local folder laid out like a hub repo.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "train.jsonl").write_text(labelled["topic_train"].read_text(encoding="utf-8"), encoding="utf-8")
+    (repo / "validation.jsonl").write_text(labelled["topic_dev"].read_text(encoding="utf-8"), encoding="utf-8")
+    results = train_classifier.main(["--model_name_or_path", str(base_model), "--dataset_name", str(repo),
+                                     *_common(tmp_path / "o")])
+    assert set(results["class_balance"]) == {"geo", "animal", "daily"} and "validation" in results

@@ -9,6 +9,7 @@ from ._corpus import (
     CorpusReport,
     FileScan,
     in_validation_split,
+    iter_jsonl,
     iter_texts,
     load_corpus,
     resolve_files,
@@ -109,7 +110,9 @@ from ._training import (
     format_duration,
     perplexity,
     plot_loss_curve,
+    prepare_training_args,
     resolve_resume_checkpoint,
+    run_cli,
     setup_logging,
     write_json,
 )
@@ -119,6 +122,9 @@ from ._vectors import FORMATS, VectorSet, escape_token, json_text, unescape_toke
 __version__ = "0.1.0"
 
 __all__ = [
+    "iter_jsonl",
+    "prepare_training_args",
+    "run_cli",
     "load_checkpoint_tokenizer",
     "join_tokens",
     "DropColumns",

@@ -15,6 +15,63 @@ def training_command(argv: list[str] | None = None) -> str:
     return " ".join(shlex.quote(a) for a in ["python", *argv])
 
 
+def _table(header: str, rows: dict) -> str:
+    body = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in rows.items())
+    return f"| {header} | value |\n|---|---|\n{body}"
+
+
+def _write_card(
+    output_dir: str | os.PathLike,
+    *,
+    card_data: ModelCardData,
+    intro: str,
+    data_description: str,
+    command: str,
+    hyperparameters: dict,
+    metrics: dict,
+    usage: str,
+    limitations: str,
+) -> ModelCard:
+    name = os.path.basename(os.path.abspath(output_dir))
+    content = f"""---
+{card_data.to_yaml()}
+---
+
+# {name}
+
+{intro}
+
+## Training data
+
+{data_description}
+
+## Training procedure
+
+```bash
+{command}
+```
+
+{_table("hyper-parameter", hyperparameters)}
+
+## Results
+
+{_table("metric", metrics)}
+
+## How to use
+
+```python
+{usage.replace("MODEL", name)}
+```
+
+## Limitations
+
+{limitations}
+"""
+    card = ModelCard(content)
+    card.save(os.path.join(output_dir, "README.md"))
+    return card
+
+
 def write_mlm_model_card(
     output_dir: str | os.PathLike,
     *,
@@ -37,71 +94,27 @@ def write_mlm_model_card(
     ``base_model``; the body says what the model is, its size, data, tokenizer, hyper-parameters, results,
     how to load it, and its limitations.
     """
-    card_data = ModelCardData(
-        language=languages or None,
-        license=license,
-        library_name="transformers",
-        tags=["bert", "fill-mask", "masked-lm", "toolkit"],
-        pipeline_tag="fill-mask",
-        base_model=base_model,
-    )
-    name = os.path.basename(os.path.abspath(output_dir))
     size_line = f"`{preset}` size preset" if preset else "continued from a checkpoint"
-    rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items())
-    hp_rows = "\n".join(f"| {k} | {v} |" for k, v in hyperparameters.items())
     cfg = ", ".join(f"{k}={v}" for k, v in config_summary.items())
-    content = f"""---
-{card_data.to_yaml()}
----
-
-# {name}
-
-A BERT-style masked language model ({size_line}: {cfg}) pretrained from scratch with its own WordPiece
-vocabulary by the toolkit's `recipes/pretrain.py`. **{params / 1e6:.2f} M parameters**
-({params_non_embedding / 1e6:.2f} M without embeddings).
-
-## Training data
-
-{data_description}
-
-Tokenizer: {tokenizer_summary}
-
-## Training procedure
-
-```bash
-{command}
-```
-
-| hyper-parameter | value |
-|---|---|
-{hp_rows}
-
-## Results
-
-| metric | value |
-|---|---|
-{rows}
-
-## How to use
-
-```python
-from transformers import pipeline
-
-fill = pipeline("fill-mask", model="{name}")
-print(fill("Paris is the [MASK] of France."))
-```
-
-or `AutoModelForMaskedLM.from_pretrained(...)` / `AutoTokenizer.from_pretrained(...)` on this directory.
-
-## Limitations
-
-A small model trained on a small corpus with a small compute budget: its predictions reflect that corpus
-only, and its masked-LM perplexity is far above that of published BERT checkpoints. It is meant as a
-starting point for fine-tuning on the same domain, not as a general-purpose language model.
-"""
-    card = ModelCard(content)
-    card.save(os.path.join(output_dir, "README.md"))
-    return card
+    return _write_card(
+        output_dir,
+        card_data=ModelCardData(language=languages or None, license=license, library_name="transformers",
+                                tags=["bert", "fill-mask", "masked-lm", "toolkit"], pipeline_tag="fill-mask",
+                                base_model=base_model),
+        intro=f"A BERT-style masked language model ({size_line}: {cfg}) with its own WordPiece vocabulary, "
+              f"pretrained by the toolkit's `recipes/pretrain.py`. **{params / 1e6:.2f} M parameters** "
+              f"({params_non_embedding / 1e6:.2f} M without embeddings).",
+        data_description=f"{data_description}\n\nTokenizer: {tokenizer_summary}",
+        command=command,
+        hyperparameters=hyperparameters,
+        metrics=metrics,
+        usage='from transformers import pipeline\n\nfill = pipeline("fill-mask", model="MODEL")\n'
+              'print(fill("Paris is the [MASK] of France."))',
+        limitations="A small model trained on a small corpus with a small compute budget: its predictions reflect "
+                    "that corpus only, and its masked-LM perplexity is far above that of published BERT checkpoints. "
+                    "It is meant as a starting point for fine-tuning on the same domain, not as a general-purpose "
+                    "language model.",
+    )
 
 
 def write_finetune_model_card(
@@ -121,57 +134,18 @@ def write_finetune_model_card(
     license: str = "apache-2.0",
 ) -> ModelCard:
     """Write a model card for a fine-tuned classifier or tagger and return it."""
-    card_data = ModelCardData(
-        language=languages or None,
-        license=license,
-        library_name="transformers",
-        tags=["bert", pipeline_tag, "toolkit"],
-        pipeline_tag=pipeline_tag,
-        base_model=base_model,
+    shown = ", ".join(labels[:20]) + (", ..." if len(labels) > 20 else "")
+    return _write_card(
+        output_dir,
+        card_data=ModelCardData(language=languages or None, license=license, library_name="transformers",
+                                tags=["bert", pipeline_tag, "toolkit"], pipeline_tag=pipeline_tag, base_model=base_model),
+        intro=f"A {task} model fine-tuned by the toolkit from `{base_model}`: **{params / 1e6:.2f} M parameters**, "
+              f"{len(labels)} labels ({shown}).",
+        data_description=data_description,
+        command=command,
+        hyperparameters=hyperparameters,
+        metrics=metrics,
+        usage=usage,
+        limitations="Trained on the data above only; expect lower scores on other domains. Labels are those of the "
+                    "training set; anything else cannot be predicted.",
     )
-    name = os.path.basename(os.path.abspath(output_dir))
-    rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items())
-    hp_rows = "\n".join(f"| {k} | {v} |" for k, v in hyperparameters.items())
-    content = f"""---
-{card_data.to_yaml()}
----
-
-# {name}
-
-A {task} model fine-tuned by the toolkit from `{base_model}`: **{params / 1e6:.2f} M parameters**, {len(labels)}
-labels ({", ".join(labels[:20])}{", ..." if len(labels) > 20 else ""}).
-
-## Training data
-
-{data_description}
-
-## Training procedure
-
-```bash
-{command}
-```
-
-| hyper-parameter | value |
-|---|---|
-{hp_rows}
-
-## Results
-
-| metric | value |
-|---|---|
-{rows}
-
-## How to use
-
-```python
-{usage.replace("MODEL", name)}
-```
-
-## Limitations
-
-Trained on the data above only; expect lower scores on other domains. Labels are those of the training
-set; anything else cannot be predicted.
-"""
-    card = ModelCard(content)
-    card.save(os.path.join(output_dir, "README.md"))
-    return card

@@ -173,13 +173,12 @@ def scan_text_file(path: str | os.PathLike, *, encoding_errors: str = "strict") 
     return FileScan(path, offset, n_lines, n_empty, n_replaced)
 
 
-def scan_jsonl_file(path: str | os.PathLike, *, text_field: str) -> FileScan:
-    """Check that every non-empty line of a JSON Lines file is an object with a string ``text_field``.
+def iter_jsonl(path: str | os.PathLike):
+    """Yield ``(line number, object)`` for each non-empty line of a JSON Lines file.
 
     Raises:
-        ToolkitInputError: naming the file and line of the first malformed record.
+        ToolkitInputError: a line that is not a JSON object, naming file and line.
     """
-    scan = scan_text_file(path)
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -188,15 +187,25 @@ def scan_jsonl_file(path: str | os.PathLike, *, text_field: str) -> FileScan:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
                 raise ToolkitInputError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-            if not isinstance(record, dict) or text_field not in record:
-                keys = sorted(record) if isinstance(record, dict) else type(record).__name__
-                raise ToolkitInputError(
-                    f"{path}:{lineno}: no field {text_field!r} (found {keys}); set --text_field"
-                )
-            if not isinstance(record[text_field], str):
-                raise ToolkitInputError(
-                    f"{path}:{lineno}: field {text_field!r} is {type(record[text_field]).__name__}, expected a string"
-                )
+            if not isinstance(record, dict):
+                raise ToolkitInputError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+            yield lineno, record
+
+
+def scan_jsonl_file(path: str | os.PathLike, *, text_field: str) -> FileScan:
+    """Check that every non-empty line of a JSON Lines file is an object with a string ``text_field``.
+
+    Raises:
+        ToolkitInputError: naming the file and line of the first malformed record.
+    """
+    scan = scan_text_file(path)
+    for lineno, record in iter_jsonl(path):
+        if text_field not in record:
+            raise ToolkitInputError(f"{path}:{lineno}: no field {text_field!r} (found {sorted(record)}); set --text_field")
+        if not isinstance(record[text_field], str):
+            raise ToolkitInputError(
+                f"{path}:{lineno}: field {text_field!r} is {type(record[text_field]).__name__}, expected a string"
+            )
     return scan
 
 

@@ -6,7 +6,6 @@ Every error names the file and line and says what was expected, before any train
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import re
@@ -15,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._corpus import iter_jsonl
 from ._errors import ToolkitInputError
 from ._tokenizer import is_cjk_char
 
@@ -44,22 +44,13 @@ def _rows(path: Path, fmt: str):
     """Yield (line number, record dict) from a CSV / TSV / JSONL file."""
     if not path.is_file():
         raise ToolkitInputError(f"{path}: file does not exist")
+    if fmt == "jsonl":
+        yield from iter_jsonl(path)
+        return
     with open(path, encoding="utf-8", newline="") as fh:
-        if fmt == "jsonl":
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise ToolkitInputError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-                if not isinstance(record, dict):
-                    raise ToolkitInputError(f"{path}:{lineno}: expected a JSON object")
-                yield lineno, record
-        else:
-            reader = csv.DictReader(fh, delimiter="," if fmt == "csv" else "\t")
-            for record in reader:
-                yield reader.line_num, record
+        reader = csv.DictReader(fh, delimiter="," if fmt == "csv" else "\t")
+        for record in reader:
+            yield reader.line_num, record
 
 
 def _split_labels(value, multi_label: bool, separator: str) -> list:

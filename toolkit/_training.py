@@ -132,3 +132,29 @@ def setup_logging(args: TrainingArguments) -> None:
     logging.getLogger("toolkit").setLevel(level)
     transformers.utils.logging.set_verbosity(logging.WARNING if args.should_log else logging.ERROR)
     datasets.utils.logging.set_verbosity(logging.WARNING)
+
+
+def prepare_training_args(args: TrainingArguments, *, group_by_length: bool = False) -> TrainingArguments:
+    """Recipe-wide ``TrainingArguments`` adjustments, in one place.
+
+    Keeps every dataset column for the collators (they drop what the model does not take), counts input
+    tokens (for tokens/s in the logs) unless told otherwise, and turns on length-grouped batches when asked
+    and no other sampling strategy was chosen.
+    """
+    args.remove_unused_columns = False
+    if args.include_num_input_tokens_seen == "no":
+        args.include_num_input_tokens_seen = "non_padding"
+    if group_by_length and args.train_sampling_strategy == "random":
+        args.train_sampling_strategy = "group_by_length"
+    return args
+
+
+def run_cli(main) -> None:
+    """Run a recipe's ``main()``; bad input ends with ``error: ...`` on stderr and exit status 2, no traceback."""
+    import sys
+
+    try:
+        main()
+    except ToolkitInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,18 @@
+"""`make demo`'s job runs end to end (with few pretraining steps) and writes its summary."""
+
+from __future__ import annotations
+
+import json
+
+import demo
+
+
+def test_demo_end_to_end(tmp_path, capsys):
+    summary = demo.main(["--output_dir", str(tmp_path), "--max_steps", "20"])
+    out = capsys.readouterr().out
+    assert "[4/4] done" in out and "->" in out
+    for name in ("pretrained", "classifier", "ner"):
+        assert (tmp_path / name / "model.safetensors").is_file()
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved == summary
+    assert 0.0 <= summary["classifier_test_accuracy"] <= 1.0 and 0.0 <= summary["ner_test_entity_f1"] <= 1.0
