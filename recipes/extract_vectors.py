@@ -32,8 +32,11 @@ from toolkit import (
     extract_vectors,
     json_text,
     load_encoder,
+    preflight,
+    push_output_dir,
     read_texts,
     run_cli,
+    write_vector_card,
 )
 
 
@@ -56,6 +59,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--missing", choices=["skip", "unk", "zeros"], default="skip", help="policy for items not in the vocabulary")
     p.add_argument("--whitespace", choices=["escape", "refuse"], default="escape", help="tokens containing whitespace")
     p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--push_to_hub", action="store_true", help="push the vector set (with a card) after saving")
+    p.add_argument("--hub_model_id", help="repository to push to: 'name' or 'namespace/name'")
+    p.add_argument("--hub_private_repo", action="store_true", help="create the repository as private")
+    p.add_argument("--hub_revision", help="branch to push to")
     return p
 
 
@@ -68,6 +75,7 @@ def main(argv: list[str] | None = None) -> VectorSet:
         raise ToolkitInputError(f"output directory {str(output.parent)!r} does not exist")
     if not args.input and not args.words_file:
         raise ToolkitInputError("give --input (files, directories or -) or --words_file")
+    hub = preflight(args.hub_model_id or "", private=args.hub_private_repo, revision=args.hub_revision) if args.push_to_hub else None
     # 2. Load the encoder.
     encoder = load_encoder(args.checkpoint, vocab=args.vocab)
     # 3. Extract.
@@ -95,6 +103,11 @@ def main(argv: list[str] | None = None) -> VectorSet:
     if "n_found" in cov:
         print(f"coverage: {cov['n_found']}/{cov['n_items']} items found, {cov['n_normalized']} only after normalisation, "
               f"{cov['n_missing']} missing ([UNK] rate {cov['unk_rate']:.4%}, policy {cov['policy']})")
+    # 5. Push the set with a card built from its provenance and coverage.
+    if hub:
+        write_vector_card(output.parent, output, provenance=result.provenance, coverage=result.coverage,
+                          n_vectors=len(result), dim=result.dim)
+        push_output_dir(output.parent, hub)
     return result
 
 

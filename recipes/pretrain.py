@@ -26,6 +26,7 @@ from toolkit import (
     build_mlm_model,
     check_block_size,
     count_size,
+    hub_target_from_args,
     load_corpus,
     load_preset,
     obtain_tokenizer,
@@ -36,6 +37,7 @@ from toolkit import (
     premask_for_eval,
     prepare_mlm_dataset,
     prepare_training_args,
+    push_output_dir,
     resolve_resume_checkpoint,
     run_cli,
     setup_logging,
@@ -56,6 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     prepare_training_args(args)  # keeps word_starts for the collator; counts tokens for tokens/s
     setup_logging(args)
     validate_pretrain_options(corpus_args, tok_args, mlm_args, args)
+    hub = hub_target_from_args(args)  # token, repo id and permissions checked now, not after training
     set_seed(args.seed)  # before the model is built: its random init is part of the run
     resume_from = resolve_resume_checkpoint(args)
     if resume_from and not (tok_args.tokenizer_name_or_path or mlm_args.model_name_or_path):
@@ -171,6 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
                              "mlm probability": mlm_args.mlm_probability, "whole-word masking": mlm_args.whole_word_mask},
             metrics={k: v for k, v in metrics.items() if k.startswith("eval_") or k == "train_loss"},
             command=training_command(), base_model=mlm_args.model_name_or_path,
+            dataset_name=corpus_args.dataset_name or os.path.basename(os.path.normpath(corpus_args.train_files[0])),
         )
 
         # 9. Show fill-mask predictions from the saved directory, loaded as a stock pipeline.
@@ -180,6 +184,10 @@ def main(argv: list[str] | None = None) -> dict:
                 preds = fill(sentence.replace("[MASK]", tokenizer.mask_token), top_k=5)
                 preds = preds[0] if preds and isinstance(preds[0], list) else preds
                 print(f"{sentence}\n    -> " + ", ".join(f"{p['token_str']} ({p['score']:.2f})" for p in preds))
+
+        # 10. Push (the local output is complete before any upload starts).
+        if hub:
+            push_output_dir(args.output_dir, hub)
     return metrics
 
 

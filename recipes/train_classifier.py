@@ -37,11 +37,14 @@ from toolkit import (
     encode_classification,
     flat_metrics,
     freeze_parameters,
+    headline_metrics,
+    hub_target_from_args,
     load_checkpoint_tokenizer,
     load_finetune_model,
     parse_config,
     plot_confusion_matrix,
     prepare_training_args,
+    push_output_dir,
     read_classification,
     run_cli,
     setup_logging,
@@ -64,13 +67,14 @@ def main(argv: list[str] | None = None) -> dict:
         raise ToolkitInputError("give exactly one of --train_file and --dataset_name")
     tokenizer = load_checkpoint_tokenizer(ft.model_name_or_path)  # fail early on a bad checkpoint path
     prepare_training_args(args, group_by_length=ft.group_by_length)
+    hub = hub_target_from_args(args)  # token, repo id and permissions checked now, not after training
 
     # 2. Data: read and validate every split before anything else; labels come from the training split.
     read = dict(text_column=ft.text_column, text_pair_column=ft.text_pair_column, label_column=ft.label_column,
                 multi_label=ft.multi_label, label_separator=ft.label_separator, file_format=ft.file_format)
-    hub = datasets.load_dataset(ft.dataset_name, ft.dataset_config) if ft.dataset_name else {}
-    splits = {"train": hub.get("train") or ft.train_file, "validation": hub.get("validation") or ft.validation_file,
-              "test": hub.get("test") or ft.test_file}
+    hub_data = datasets.load_dataset(ft.dataset_name, ft.dataset_config) if ft.dataset_name else {}
+    splits = {"train": hub_data.get("train") or ft.train_file, "validation": hub_data.get("validation") or ft.validation_file,
+              "test": hub_data.get("test") or ft.test_file}
     data = {name: read_classification(src, require_labels=name != "test", **read)
             for name, src in splits.items() if src is not None}
     for name, limit in (("train", ft.max_train_samples), ("validation", ft.max_eval_samples), ("test", ft.max_eval_samples)):
@@ -140,9 +144,13 @@ def main(argv: list[str] | None = None) -> dict:
                              "batch size": args.per_device_train_batch_size, "learning rate": args.learning_rate,
                              "max length": ft.max_length, "multi-label": ft.multi_label},
             metrics=card_metrics, command=training_command(),
+            dataset_name=ft.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(ft.train_file))),
+            eval_metrics=headline_metrics(results, ("accuracy", "macro_f1")),
             usage='from transformers import pipeline\n\nclf = pipeline("text-classification", model="MODEL")\n'
                   'print(clf("an example sentence"))',
         )
+        if hub:
+            push_output_dir(args.output_dir, hub)
     return results
 
 

@@ -34,12 +34,15 @@ from toolkit import (
     count_parameters,
     encode_ner_dataset,
     freeze_parameters,
+    headline_metrics,
+    hub_target_from_args,
     load_checkpoint_tokenizer,
     load_finetune_model,
     ner_scores,
     normalise_schemes,
     parse_config,
     prepare_training_args,
+    push_output_dir,
     read_conll,
     read_ner_jsonl,
     run_cli,
@@ -71,6 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise ToolkitInputError("--model_name_or_path and --train_file are required")
     tokenizer = load_checkpoint_tokenizer(ft.model_name_or_path)  # fail early on a bad checkpoint path
     prepare_training_args(args, group_by_length=ft.group_by_length)
+    hub = hub_target_from_args(args)  # token, repo id and permissions checked now, not after training
 
     # 2. Data: read, validate, convert every split to BIO (repairs counted), labels from training.
     files = {"train": ft.train_file, "validation": ft.validation_file, "test": ft.test_file}
@@ -141,10 +145,14 @@ def main(argv: list[str] | None = None) -> dict:
                              "window (tokens)": ft.max_length, "window stride": ft.stride,
                              "label all sub-tokens": ft.label_all_tokens},
             metrics=card_metrics, command=training_command(),
+            dataset_name=ft.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(ft.train_file))),
+            eval_metrics=headline_metrics(results, ("overall_f1", "overall_precision", "overall_recall")),
             usage='from transformers import pipeline\n\nner = pipeline("token-classification", model="MODEL", '
                   'aggregation_strategy="simple")\nprint(ner("..."))\n\n# or, with character offsets for Chinese and '
                   'English and no truncation:\n# from toolkit import NERTagger; NERTagger("MODEL")("...")',
         )
+        if hub:
+            push_output_dir(args.output_dir, hub)
     return results
 
 

@@ -3,7 +3,7 @@
 The public API is re-exported here; modules starting with ``_`` are private.
 """
 
-from ._card import training_command, write_finetune_model_card, write_mlm_model_card
+from ._card import training_command, write_finetune_model_card, write_mlm_model_card, write_vector_card
 from ._config import CorpusArguments, MLMArguments, TokenizerArguments, parse_config, yaml_to_argv
 from ._corpus import (
     CorpusReport,
@@ -41,6 +41,7 @@ from ._finetune import (
     encode_ner_dataset,
     flat_metrics,
     freeze_parameters,
+    headline_metrics,
     join_tokens,
     load_checkpoint_tokenizer,
     load_finetune_model,
@@ -48,6 +49,18 @@ from ._finetune import (
     plot_confusion_matrix,
     word_predictions,
     write_ner_predictions,
+)
+from ._hub import (
+    VECTOR_SUFFIXES,
+    HubError,
+    HubTarget,
+    describe_output,
+    get_hub_token,
+    hub_target_from_args,
+    preflight,
+    push_output_dir,
+    retry_command,
+    vector_files,
 )
 from ._labelled import (
     ClassificationExample,
@@ -122,6 +135,18 @@ from ._vectors import FORMATS, VectorSet, escape_token, json_text, unescape_toke
 __version__ = "0.1.0"
 
 __all__ = [
+    "VECTOR_SUFFIXES",
+    "headline_metrics",
+    "HubError",
+    "HubTarget",
+    "describe_output",
+    "get_hub_token",
+    "hub_target_from_args",
+    "preflight",
+    "push_output_dir",
+    "retry_command",
+    "vector_files",
+    "write_vector_card",
     "iter_jsonl",
     "prepare_training_args",
     "run_cli",

@@ -6,12 +6,19 @@ import os
 import shlex
 import sys
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+_SECRET_FLAGS = ("--hub_token", "--token")
 
 
 def training_command(argv: list[str] | None = None) -> str:
-    """The command line that produced this run, shell-quoted (tokens are never part of argv)."""
-    argv = sys.argv if argv is None else argv
+    """The command line that produced this run, shell-quoted, with any token value replaced by ``***``."""
+    argv = list(sys.argv if argv is None else argv)
+    for i, arg in enumerate(argv):
+        if arg in _SECRET_FLAGS and i + 1 < len(argv):
+            argv[i + 1] = "***"
+        elif arg.startswith(tuple(f"{f}=" for f in _SECRET_FLAGS)):
+            argv[i] = arg.split("=", 1)[0] + "=***"
     return " ".join(shlex.quote(a) for a in ["python", *argv])
 
 
@@ -31,8 +38,12 @@ def _write_card(
     metrics: dict,
     usage: str,
     limitations: str,
+    eval_results: list[EvalResult] | None = None,
 ) -> ModelCard:
     name = os.path.basename(os.path.abspath(output_dir))
+    if eval_results:  # the model-index block of the YAML header
+        card_data.eval_results = eval_results
+        card_data.model_name = name
     content = f"""---
 {card_data.to_yaml()}
 ---
@@ -87,6 +98,7 @@ def write_mlm_model_card(
     command: str,
     base_model: str | None = None,
     license: str = "apache-2.0",
+    dataset_name: str = "custom text",
 ) -> ModelCard:
     """Write a model card for a pretrained masked-LM and return it.
 
@@ -114,6 +126,10 @@ def write_mlm_model_card(
                     "that corpus only, and its masked-LM perplexity is far above that of published BERT checkpoints. "
                     "It is meant as a starting point for fine-tuning on the same domain, not as a general-purpose "
                     "language model.",
+        eval_results=[EvalResult(task_type="fill-mask", dataset_type="text", dataset_name=dataset_name,
+                                 dataset_split="validation", metric_type="perplexity", metric_name="perplexity",
+                                 metric_value=round(float(metrics["eval_perplexity"]), 4))]
+        if "eval_perplexity" in metrics else None,
     )
 
 
@@ -132,8 +148,14 @@ def write_finetune_model_card(
     command: str,
     usage: str,
     license: str = "apache-2.0",
+    dataset_name: str = "custom",
+    eval_metrics: dict[str, float] | None = None,
 ) -> ModelCard:
-    """Write a model card for a fine-tuned classifier or tagger and return it."""
+    """Write a model card for a fine-tuned classifier or tagger and return it.
+
+    ``eval_metrics`` (e.g. ``{"accuracy": 0.9, "f1": 0.88}``, on the test split if there is one, else
+    validation) become the ``model-index`` of the YAML header.
+    """
     shown = ", ".join(labels[:20]) + (", ..." if len(labels) > 20 else "")
     return _write_card(
         output_dir,
@@ -148,4 +170,49 @@ def write_finetune_model_card(
         usage=usage,
         limitations="Trained on the data above only; expect lower scores on other domains. Labels are those of the "
                     "training set; anything else cannot be predicted.",
+        eval_results=[EvalResult(task_type=pipeline_tag, dataset_type=dataset_name, dataset_name=dataset_name,
+                                 metric_type=k, metric_name=k, metric_value=round(float(v), 4))
+                      for k, v in (eval_metrics or {}).items()] or None,
     )
+
+
+def write_vector_card(output_dir: str | os.PathLike, vector_file: str | os.PathLike, *, provenance: dict,
+                      coverage: dict, n_vectors: int, dim: int, license: str = "apache-2.0") -> ModelCard:
+    """Write ``README.md`` for a vector set: provenance, coverage report, and how to load it."""
+    name = os.path.basename(str(vector_file))
+    card_data = ModelCardData(license=license, library_name="toolkit", tags=["embeddings", "word-vectors", "toolkit"],
+                              base_model=provenance.get("checkpoint"))
+    cov = {k: v for k, v in coverage.items() if not isinstance(v, (dict, list))}
+    missing = ", ".join(f"{k!r}×{v}" for k, v in list(coverage.get("missing", {}).items())[:20]) or "none"
+    content = f"""---
+{card_data.to_yaml()}
+---
+
+# {os.path.basename(os.path.abspath(output_dir))}
+
+{n_vectors:,} vectors of dimension {dim} (`{name}`) extracted by the toolkit's vector-extraction utility.
+
+## Provenance
+
+{_table("field", {k: v for k, v in provenance.items()})}
+
+## Coverage
+
+{_table("field", cov)}
+
+Missing items (most frequent first): {missing}.
+
+## How to load
+
+```python
+from huggingface_hub import hf_hub_download
+from gensim.models import KeyedVectors        # word2vec text / binary files
+
+path = hf_hub_download("REPO_ID", "{name}")
+vectors = KeyedVectors.load_word2vec_format(path, binary=path.endswith(".bin"))
+# or, any format, with provenance: from toolkit import VectorSet; VectorSet.load(path)
+```
+"""
+    card = ModelCard(content)
+    card.save(os.path.join(output_dir, "README.md"))
+    return card

@@ -233,6 +233,14 @@ class ClassificationMetrics:
         return flat_metrics(scores, self.id2label)
 
 
+def headline_metrics(results: dict, keys: Sequence[str]) -> dict[str, float]:
+    """The ``keys`` of the test split's scores if there is one, else the validation split's (for cards)."""
+    for split in ("test", "validation"):
+        if split in results:
+            return {k: results[split][k] for k in keys if k in results[split]}
+    return {}
+
+
 def flat_metrics(scores: dict, id2label: dict[int, str], prefix: str = "") -> dict:
     """Scalar metrics for Trainer logs: accuracy, macro/micro F1 and per-class F1 by label name."""
     out = {f"{prefix}{k}": v for k, v in scores.items() if isinstance(v, float)}

@@ -150,11 +150,17 @@ def prepare_training_args(args: TrainingArguments, *, group_by_length: bool = Fa
 
 
 def run_cli(main) -> None:
-    """Run a recipe's ``main()``; bad input ends with ``error: ...`` on stderr and exit status 2, no traceback."""
+    """Run a recipe's ``main()``: bad input ends with ``error: ...`` on stderr and exit status 2, a failed hub
+    push (output kept, retry command shown) with status 3; no traceback for either."""
     import sys
+
+    from ._hub import HubError
 
     try:
         main()
     except ToolkitInputError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except HubError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(3)
