@@ -1,0 +1,203 @@
+#!/usr/bin/env python
+"""The results table: each preset pretrained on real text, then fine-tuned, against the same architecture
+from random initialisation with the same fine-tuning budget. One command reproduces every row.
+
+    python benchmarks/results.py                                   # tiny + mini, en + zh (hours on a CPU)
+    python benchmarks/results.py --presets tiny --languages zh --pretrain_steps 1500 --finetune_steps 900
+    python benchmarks/results.py --smoke --output_dir /tmp/r       # minutes: data the project writes, a few steps
+
+Per language and preset: (1) pretrain with recipes/configs/pretrain/{preset}_{lang}.yaml (budget: --pretrain_steps);
+(2) save a random-init twin (same config, same tokenizer); (3) fine-tune both on the language's tasks with the
+shipped configs (en: sst2 dev accuracy, conll2003 test entity F1; zh: chnsenticorp test accuracy, msra test
+entity F1), same budget (--finetune_steps, or the configs' epochs). Writes <output_dir>/results.json (every
+figure with the exact command that produced it), results.md (the table) and pretrain_curves.png (validation
+loss against tokens seen); --readme replaces the block between the results markers of README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "recipes"))
+
+import pretrain  # noqa: E402
+import train_classifier  # noqa: E402
+import train_ner  # noqa: E402
+
+CONFIGS = ROOT / "recipes" / "configs"
+TASKS = {
+    "en": [("sst2", "classify", "validation", "accuracy"), ("conll2003", "ner", "test", "overall_f1")],
+    "zh": [("chnsenticorp", "classify", "test", "accuracy"), ("msra", "ner", "test", "overall_f1")],
+}
+MARK_START, MARK_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def _cmd(script: str, flags: list[str]) -> str:
+    return " ".join(shlex.quote(x) for x in ["python", f"recipes/{script}.py", *flags])
+
+
+def smoke_data(directory: Path) -> dict:
+    """Small stand-ins for the real sets, written by the project (for --smoke and the tests)."""
+    from toolkit._demo import write_demo_corpus, write_demo_labelled
+
+    corpus = write_demo_corpus(directory / "corpus", n_lines=300)
+    labelled = write_demo_labelled(directory / "labelled", n=80)
+    return {"corpus": corpus, "labelled": labelled}
+
+
+def pretrain_flags(preset: str, lang: str, out: Path, opts, smoke: dict | None) -> list[str]:
+    if smoke:
+        flags = ["--train_files", str(smoke["corpus"]["train"]), "--validation_files", str(smoke["corpus"]["validation"]),
+                 "--preset", preset, "--config_overrides", "hidden_size=32,intermediate_size=64,num_attention_heads=2",
+                 "--vocab_size", "400", "--block_size", "32", "--per_device_train_batch_size", "8",
+                 "--eval_strategy", "steps", "--eval_steps", str(max(1, opts.pretrain_steps // 2)), "--logging_steps", "1",
+                 "--save_strategy", "no", "--report_to", "none", "--languages", lang]
+    else:
+        flags = ["--config", str(CONFIGS / "pretrain" / f"{preset}_{lang}.yaml"), "--save_strategy", "no",
+                 "--report_to", "none"]
+    flags += ["--output_dir", str(out), "--disable_tqdm", "true"]
+    if opts.pretrain_steps:
+        flags += ["--max_steps", str(opts.pretrain_steps)]
+    return flags
+
+
+def finetune_flags(task: str, kind: str, model: Path, out: Path, opts, smoke: dict | None) -> list[str]:
+    if smoke:
+        lab = smoke["labelled"]
+        prefix = "topic" if kind == "classify" else "ner"
+        flags = ["--train_file", str(lab[f"{prefix}_train"]), "--validation_file", str(lab[f"{prefix}_dev"]),
+                 "--test_file", str(lab[f"{prefix}_test"]), "--per_device_train_batch_size", "8", "--report_to", "none",
+                 "--save_strategy", "no", "--max_length", "32"]
+    else:
+        flags = ["--config", str(CONFIGS / kind / f"{task}.yaml")]
+    flags += ["--model_name_or_path", str(model), "--output_dir", str(out), "--disable_tqdm", "true", "--seed", "42"]
+    if opts.finetune_steps:
+        flags += ["--max_steps", str(opts.finetune_steps)]
+    return flags
+
+
+def random_twin(pretrained: Path, out: Path) -> Path:
+    """Same architecture and tokenizer as ``pretrained``, freshly initialised."""
+    import torch
+    from transformers import AutoConfig, AutoTokenizer, BertForMaskedLM
+
+    torch.manual_seed(0)
+    BertForMaskedLM(AutoConfig.from_pretrained(pretrained)).save_pretrained(out)
+    AutoTokenizer.from_pretrained(pretrained).save_pretrained(out)
+    return out
+
+
+def render_table(rows: list[dict]) -> str:
+    lines = ["| language | preset | params | pretraining tokens | CPU time | tokens/s | val. MLM loss (ppl) | task | "
+             "pretrained | random init | margin |", "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for r in rows:
+        p = r["pretrain"]
+        for t in r["tasks"]:
+            lines.append(
+                f"| {r['language']} | {r['preset']} | {p['params'] / 1e6:.1f} M | {p['tokens_seen'] / 1e6:.1f} M | "
+                f"{p['wall_seconds'] / 60:.0f} min | {p['tokens_per_second']:,.0f} | {p['eval_loss']:.2f} "
+                f"({p['eval_perplexity']:.0f}) | {t['task']} {t['split']} {t['metric']} | {t['pretrained']:.2%} | "
+                f"{t['random_init']:.2%} | {t['margin'] * 100:+.1f} pt |")
+    return "\n".join(lines)
+
+
+def plot_curves(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in rows:
+        curve = r["pretrain"]["curve"]
+        if curve:
+            ax.plot([c[0] / 1e6 for c in curve], [c[1] for c in curve], marker="o", label=f"{r['preset']} {r['language']}")
+    ax.set_xlabel("tokens seen (millions)")
+    ax.set_ylabel("validation MLM loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def replace_readme_block(readme: Path, block: str) -> None:
+    text = readme.read_text(encoding="utf-8")
+    if MARK_START not in text or MARK_END not in text:
+        raise SystemExit(f"{readme} has no {MARK_START} ... {MARK_END} block")
+    head, rest = text.split(MARK_START, 1)
+    _, tail = rest.split(MARK_END, 1)
+    readme.write_text(f"{head}{MARK_START}\n{block}\n{MARK_END}{tail}", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["tiny", "mini"])
+    parser.add_argument("--languages", nargs="+", default=["en", "zh"], choices=["en", "zh"])
+    parser.add_argument("--pretrain_steps", type=int, default=None, help="override the configs' max_steps")
+    parser.add_argument("--finetune_steps", type=int, default=None, help="override the configs' epochs")
+    parser.add_argument("--output_dir", default="outputs/results")
+    parser.add_argument("--readme", default=None, help="README.md whose results block is replaced")
+    parser.add_argument("--smoke", action="store_true", help="project-written data, tiny models, a few steps")
+    opts = parser.parse_args(argv)
+    out = Path(opts.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if opts.smoke:
+        opts.pretrain_steps = opts.pretrain_steps or 4
+        opts.finetune_steps = opts.finetune_steps or 3
+    smoke = smoke_data(out / "smoke_data") if opts.smoke else None
+    rows = []
+    for lang in opts.languages:
+        for preset in opts.presets:
+            # 1. Pretrain.
+            model_dir = out / f"pretrain_{preset}_{lang}"
+            flags = pretrain_flags(preset, lang, model_dir, opts, smoke)
+            start = time.time()
+            metrics = pretrain.main(flags)
+            wall = time.time() - start
+            state = json.loads((model_dir / "trainer_state.json").read_text())
+            saved = json.loads((model_dir / "metrics.json").read_text())
+            curve = [(h["num_input_tokens_seen"], h["eval_loss"]) for h in state["log_history"]
+                     if "eval_loss" in h and "num_input_tokens_seen" in h]
+            row = {"language": lang, "preset": preset, "pretrain": {
+                "command": _cmd("pretrain", flags), "params": saved["model"]["params"],
+                "tokens_seen": metrics["train_tokens_seen"], "wall_seconds": round(wall, 1),
+                "tokens_per_second": round(metrics["train_tokens_seen"] / metrics["train_runtime"], 1),
+                "eval_loss": metrics["eval_loss"], "eval_perplexity": metrics["eval_perplexity"], "curve": curve},
+                "tasks": []}
+            # 2. Random-init twin.
+            twin = random_twin(model_dir, out / f"random_{preset}_{lang}")
+            # 3. Fine-tune both with the same budget.
+            for task, kind, split, metric in TASKS[lang]:
+                scores = {}
+                for label, start_from in (("pretrained", model_dir), ("random_init", twin)):
+                    ft_flags = finetune_flags(task, kind, start_from, out / f"{kind}_{task}_{preset}_{lang}_{label}", opts, smoke)
+                    recipe = train_classifier if kind == "classify" else train_ner
+                    result = recipe.main(ft_flags)
+                    scores[label] = result[split][metric]
+                    scores[f"{label}_command"] = _cmd(recipe.__name__, ft_flags)
+                row["tasks"].append({"task": task, "split": split, "metric": metric, **scores,
+                                     "margin": scores["pretrained"] - scores["random_init"]})
+            rows.append(row)
+    table = render_table(rows)
+    plot_curves(rows, out / "pretrain_curves.png")
+    result = {"hardware": f"{platform.machine()} CPU, {os.cpu_count()} cores", "rows": rows, "table": table}
+    (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "results.md").write_text(table + "\n", encoding="utf-8")
+    if opts.readme:
+        replace_readme_block(Path(opts.readme), table)
+    print(table)
+    return result
+
+
+if __name__ == "__main__":
+    main()
