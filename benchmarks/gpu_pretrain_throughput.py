@@ -29,13 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 _pkg = types.ModuleType("toolkit")
 _pkg.__path__ = [str(ROOT / "toolkit")]
 sys.modules.setdefault("toolkit", _pkg)
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _common import StepTimer  # noqa: E402
 from transformers import (  # noqa: E402
     BertForMaskedLM,
     DataCollatorForLanguageModeling,
     PreTrainedTokenizerFast,
     Trainer,
-    TrainerCallback,
     TrainingArguments,
 )
 
@@ -46,20 +47,6 @@ from toolkit._tokenizer import SPECIAL_TOKENS, build_wordpiece_tokenizer  # noqa
 
 SPEC_BF16_DENSE = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # vendor dense bf16 tensor-core peaks
 
-
-class StepTimer(TrainerCallback):
-    def __init__(self):
-        self.times: list[float] = []
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        self._t = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        self.times.append(time.perf_counter() - self._t)
 
 
 class RandomBlocks(torch.utils.data.Dataset):

@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
                              "learning rate": args.learning_rate, "block size": mlm_args.block_size,
                              "mlm probability": mlm_args.mlm_probability, "whole-word masking": mlm_args.whole_word_mask},
             metrics={k: v for k, v in metrics.items() if k.startswith("eval_") or k == "train_loss"},
-            command=training_command(), base_model=mlm_args.model_name_or_path,
+            command=training_command(argv, script="recipes/pretrain.py"), base_model=mlm_args.model_name_or_path,
             dataset_name=corpus_args.dataset_name or os.path.basename(os.path.normpath(corpus_args.train_files[0])),
         )
 

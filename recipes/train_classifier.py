@@ -30,6 +30,7 @@ from toolkit import (
     ToolkitInputError,
     ToolkitTrainer,
     build_label_map,
+    card_metrics,
     check_labels_known,
     class_balance,
     classification_metrics,
@@ -133,8 +134,6 @@ def main(argv: list[str] | None = None) -> dict:
     if trainer.is_world_process_zero():
         write_json(results, os.path.join(args.output_dir, "metrics.json"))
         total, _ = count_parameters(model)
-        card_metrics = {f"{split} {k}": v for split in ("validation", "test") if split in results
-                        for k, v in results[split].items() if isinstance(v, float)}
         write_finetune_model_card(
             args.output_dir, task="text-classification", pipeline_tag="text-classification", languages=ft.languages,
             base_model=ft.model_name_or_path, labels=labels, params=total,
@@ -143,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
             hyperparameters={"epochs / max_steps": args.max_steps if args.max_steps > 0 else args.num_train_epochs,
                              "batch size": args.per_device_train_batch_size, "learning rate": args.learning_rate,
                              "max length": ft.max_length, "multi-label": ft.multi_label},
-            metrics=card_metrics, command=training_command(),
+            metrics=card_metrics(results), command=training_command(argv, script="recipes/train_classifier.py"),
             dataset_name=ft.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(ft.train_file))),
             eval_metrics=headline_metrics(results, ("accuracy", "macro_f1")),
             usage='from transformers import pipeline\n\nclf = pipeline("text-classification", model="MODEL")\n'

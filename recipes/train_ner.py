@@ -30,6 +30,7 @@ from toolkit import (
     ToolkitInputError,
     ToolkitTrainer,
     build_label_map,
+    card_metrics,
     check_labels_known,
     count_parameters,
     encode_ner_dataset,
@@ -133,8 +134,6 @@ def main(argv: list[str] | None = None) -> dict:
     if trainer.is_world_process_zero():
         write_json(results, os.path.join(args.output_dir, "metrics.json"))
         total, _ = count_parameters(model)
-        card_metrics = {f"{split} {k}": v for split in ("validation", "test") if split in results
-                        for k, v in results[split].items() if isinstance(v, float)}
         write_finetune_model_card(
             args.output_dir, task="named-entity recognition", pipeline_tag="token-classification",
             languages=ft.languages, base_model=ft.model_name_or_path, labels=labels, params=total,
@@ -144,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict:
                              "batch size": args.per_device_train_batch_size, "learning rate": args.learning_rate,
                              "window (tokens)": ft.max_length, "window stride": ft.stride,
                              "label all sub-tokens": ft.label_all_tokens},
-            metrics=card_metrics, command=training_command(),
+            metrics=card_metrics(results), command=training_command(argv, script="recipes/train_ner.py"),
             dataset_name=ft.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(ft.train_file))),
             eval_metrics=headline_metrics(results, ("overall_f1", "overall_precision", "overall_recall")),
             usage='from transformers import pipeline\n\nner = pipeline("token-classification", model="MODEL", '

@@ -34,6 +34,7 @@ from ._finetune import (
     DropColumns,
     FinetuneArguments,
     build_label_map,
+    card_metrics,
     check_labels_known,
     classification_metrics,
     count_parameters,
@@ -135,6 +136,7 @@ from ._vectors import FORMATS, VectorSet, escape_token, json_text, unescape_toke
 __version__ = "0.1.0"
 
 __all__ = [
+    "card_metrics",
     "VECTOR_SUFFIXES",
     "headline_metrics",
     "HubError",

@@ -11,9 +11,14 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 _SECRET_FLAGS = ("--hub_token", "--token")
 
 
-def training_command(argv: list[str] | None = None) -> str:
-    """The command line that produced this run, shell-quoted, with any token value replaced by ``***``."""
-    argv = list(sys.argv if argv is None else argv)
+def training_command(argv: list[str] | None = None, *, script: str | None = None) -> str:
+    """The command line that produced this run, shell-quoted, with any token value replaced by ``***``.
+
+    Args:
+        argv: the recipe's flags (default: ``sys.argv[1:]``).
+        script: the recipe path shown (default: ``sys.argv[0]``).
+    """
+    argv = [script or sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
     for i, arg in enumerate(argv):
         if arg in _SECRET_FLAGS and i + 1 < len(argv):
             argv[i + 1] = "***"

@@ -233,6 +233,12 @@ class ClassificationMetrics:
         return flat_metrics(scores, self.id2label)
 
 
+def card_metrics(results: dict) -> dict[str, float]:
+    """Every scalar score of the validation and test splits, named ``"<split> <metric>"`` (for cards)."""
+    return {f"{split} {k}": v for split in ("validation", "test") if split in results
+            for k, v in results[split].items() if isinstance(v, float)}
+
+
 def headline_metrics(results: dict, keys: Sequence[str]) -> dict[str, float]:
     """The ``keys`` of the test split's scores if there is one, else the validation split's (for cards)."""
     for split in ("test", "validation"):
