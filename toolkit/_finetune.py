@@ -269,9 +269,11 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str]
     ax.set_yticks(range(n), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
+    top = max((max(row) for row in matrix), default=0)
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(matrix[i][j]), ha="center", va="center", fontsize=8)
+            color = "white" if matrix[i][j] > top / 2 else "black"  # readable on dark and light cells
+            ax.text(j, i, str(matrix[i][j]), ha="center", va="center", fontsize=8, color=color)
     fig.colorbar(image)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
