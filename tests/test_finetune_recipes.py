@@ -83,6 +83,22 @@ def test_classifier_outputs(classifier):
     assert "pipeline_tag: text-classification" in (out / "README.md").read_text()
 
 
+def test_classifier_predictions_file_matches_the_model(classifier, labelled):
+    """Rows of test_predictions.jsonl pair each test text with the model's own prediction for it, even
+    though training batches were grouped by length."""
+    out, _ = classifier
+    from transformers import pipeline
+
+    clf = pipeline("text-classification", model=str(out), device=-1)
+    rows = [json.loads(line) for line in (out / "test_predictions.jsonl").read_text().splitlines()]
+    texts = [json.loads(line)["text"] for line in labelled["topic_test"].read_text().splitlines()]
+    assert [r["text"] for r in rows] == texts
+    expected = [{p["label"]: p["score"] for p in scores} for scores in clf(texts, top_k=None)]
+    for row, exp in zip(rows, expected, strict=True):
+        assert row["scores"] == pytest.approx(exp, abs=2e-5)  # the file keeps 5 decimals
+        assert row["predicted"] == max(exp, key=exp.get)
+
+
 def test_classifier_pipeline_without_toolkit(classifier):
     out, _ = classifier
     stdout = _run_without_toolkit(f"""
@@ -128,6 +144,21 @@ def test_ner_outputs_and_audit(tagger):
         assert 0.0 <= results["test"][key] <= 1.0
     conll = (out / "test_predictions.conll").read_text().strip().split("\n\n")
     assert len(conll) == 30 and all(len(line.split("\t")) == 3 for line in conll[0].splitlines())
+
+
+def test_ner_predictions_match_the_tagger(tagger, labelled):
+    """The recipe's evaluation (windows merged back after Trainer.predict) gives the same tags as tagging
+    each test sentence directly."""
+    from toolkit import NERTagger, read_conll
+
+    out, _ = tagger
+    sentences = read_conll(labelled["ner_test"])
+    direct = NERTagger(out, stride=3)
+    direct.max_length = 12
+    expected = direct.predict_words([s.tokens for s in sentences])
+    blocks = (out / "test_predictions.conll").read_text().strip().split("\n\n")
+    predicted = [[line.split("\t")[2] for line in block.splitlines()] for block in blocks]
+    assert predicted == expected
 
 
 def test_ner_pipeline_without_toolkit(tagger):

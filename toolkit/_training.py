@@ -33,6 +33,17 @@ class ToolkitTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self._last_log: tuple[float, int, int] | None = None
 
+    def _get_eval_sampler(self, eval_dataset):
+        # transformers 5 applies train_sampling_strategy="group_by_length" to evaluation and prediction too,
+        # which returns predictions in a shuffled order. The recipes map predictions back to examples (and
+        # NER windows back to sentences) by position, so evaluation always runs in dataset order.
+        from torch.utils.data import SequentialSampler
+        from transformers.trainer_utils import has_length
+
+        if eval_dataset is None or not has_length(eval_dataset):
+            return None
+        return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs:
             now, step, tokens = time.perf_counter(), self.state.global_step, self.state.num_input_tokens_seen
