@@ -99,6 +99,7 @@ def test_cards_parse_with_model_index(hub_env, corpus_dir, tmp_path, tokenizer):
     card = ModelCard.load(out / "README.md")
     assert card.data.pipeline_tag == "fill-mask" and card.data.library_name == "transformers"
     assert card.data.language == ["en", "zh"] and card.data.license == "apache-2.0"
+    assert card.data.datasets == ["train.txt"] and "toolkit" in card.data.tags
     assert card.data.eval_results[0].metric_type == "perplexity"
     labelled = write_demo_labelled(tmp_path / "data", n=40)
     common = ["--max_steps", "2", "--per_device_train_batch_size", "8", "--report_to", "none", "--save_strategy", "no",
@@ -109,7 +110,7 @@ def test_cards_parse_with_model_index(hub_env, corpus_dir, tmp_path, tokenizer):
                     "--output_dir", str(tmp_path / "ner"), *common])
     for name, tag, metric in (("clf", "text-classification", "accuracy"), ("ner", "token-classification", "overall_f1")):
         card = ModelCard.load(tmp_path / name / "README.md")
-        assert card.data.pipeline_tag == tag and card.data.base_model == str(out)
+        assert card.data.pipeline_tag == tag and card.data.base_model == str(out) and card.data.datasets == ["data"]
         assert metric in {r.metric_type for r in card.data.eval_results}
         text = (tmp_path / name / "README.md").read_text()
         assert "## Results" in text and "## How to use" in text and "recipes/" in text

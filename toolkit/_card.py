@@ -117,7 +117,7 @@ def write_mlm_model_card(
         output_dir,
         card_data=ModelCardData(language=languages or None, license=license, library_name="transformers",
                                 tags=["bert", "fill-mask", "masked-lm", "toolkit"], pipeline_tag="fill-mask",
-                                base_model=base_model),
+                                base_model=base_model, datasets=[dataset_name]),
         intro=f"A BERT-style masked language model ({size_line}: {cfg}) with its own WordPiece vocabulary, "
               f"pretrained by the toolkit's `recipes/pretrain.py`. **{params / 1e6:.2f} M parameters** "
               f"({params_non_embedding / 1e6:.2f} M without embeddings).",
@@ -165,7 +165,8 @@ def write_finetune_model_card(
     return _write_card(
         output_dir,
         card_data=ModelCardData(language=languages or None, license=license, library_name="transformers",
-                                tags=["bert", pipeline_tag, "toolkit"], pipeline_tag=pipeline_tag, base_model=base_model),
+                                tags=["bert", pipeline_tag, "toolkit"], pipeline_tag=pipeline_tag, base_model=base_model,
+                                datasets=[dataset_name]),
         intro=f"A {task} model fine-tuned by the toolkit from `{base_model}`: **{params / 1e6:.2f} M parameters**, "
               f"{len(labels)} labels ({shown}).",
         data_description=data_description,
