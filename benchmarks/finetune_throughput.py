@@ -49,27 +49,55 @@ SST2 = DATA / "sst2" / "train.jsonl"
 RESULTS = RESULTS_DIR / "finetune_throughput.json"
 
 
-
-def run(name: str, data, tokenizer, model_dir: str, *, batch: int, max_length: int, steps: int, warmup: int, workdir: str):
+def run(
+    name: str,
+    data,
+    tokenizer,
+    model_dir: str,
+    *,
+    batch: int,
+    max_length: int,
+    steps: int,
+    warmup: int,
+    workdir: str,
+):
     set_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
     dynamic = name == "dynamic_grouped"
-    collator = DataCollatorWithPadding(tokenizer, padding="longest" if dynamic else "max_length",
-                                       max_length=None if dynamic else max_length)
+    collator = DataCollatorWithPadding(
+        tokenizer, padding="longest" if dynamic else "max_length", max_length=None if dynamic else max_length
+    )
     timer = StepTimer()
-    args = TrainingArguments(output_dir=os.path.join(workdir, name), max_steps=warmup + steps,
-                             per_device_train_batch_size=batch, learning_rate=1e-4, save_strategy="no", report_to="none",
-                             logging_strategy="no", disable_tqdm=True, use_cpu=True, remove_unused_columns=False,
-                             dataloader_pin_memory=False, seed=0,
-                             train_sampling_strategy="group_by_length" if dynamic else "random")
-    Trainer(model=model, args=args, train_dataset=data, data_collator=DropColumns(collator, ["length"]),
-            callbacks=[timer]).train()
+    args = TrainingArguments(
+        output_dir=os.path.join(workdir, name),
+        max_steps=warmup + steps,
+        per_device_train_batch_size=batch,
+        learning_rate=1e-4,
+        save_strategy="no",
+        report_to="none",
+        logging_strategy="no",
+        disable_tqdm=True,
+        use_cpu=True,
+        remove_unused_columns=False,
+        dataloader_pin_memory=False,
+        seed=0,
+        train_sampling_strategy="group_by_length" if dynamic else "random",
+    )
+    Trainer(
+        model=model,
+        args=args,
+        train_dataset=data,
+        data_collator=DropColumns(collator, ["length"]),
+        callbacks=[timer],
+    ).train()
     # Mean, not median: length-grouped batches vary in length, and every batch of the epoch must be paid for.
     return statistics.fmean(timer.times[warmup:])
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=4000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--max_length", type=int, default=128)
@@ -82,31 +110,57 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     examples = read_classification(SST2)[: opts.n]
     with tempfile.TemporaryDirectory() as workdir:
-        tokenizer = train_wordpiece_tokenizer([e.text for e in examples], vocab_size=8000, show_progress=False,
-                                              model_max_length=opts.max_length)
-        feats, truncated = encode_classification(examples, tokenizer, label2id={"0": 0, "1": 1}, multi_label=False,
-                                                 max_length=opts.max_length)
+        tokenizer = train_wordpiece_tokenizer(
+            [e.text for e in examples], vocab_size=8000, show_progress=False, model_max_length=opts.max_length
+        )
+        feats, truncated = encode_classification(
+            examples, tokenizer, label2id={"0": 0, "1": 1}, multi_label=False, max_length=opts.max_length
+        )
         data = datasets.Dataset.from_list(feats)
         lengths = [f["length"] for f in feats]
         model_dir = os.path.join(workdir, "model")
         torch.manual_seed(0)
-        AutoModelForSequenceClassification.from_config(load_preset("mini", vocab_size=len(tokenizer))).save_pretrained(model_dir)
+        AutoModelForSequenceClassification.from_config(
+            load_preset("mini", vocab_size=len(tokenizer))
+        ).save_pretrained(model_dir)
         times: dict[str, list[float]] = {"dynamic_grouped": [], "pad_to_max_length": []}
         for r in range(opts.rounds):
-            for name in ("pad_to_max_length", "dynamic_grouped") if r % 2 == 0 else ("dynamic_grouped", "pad_to_max_length"):
-                t = run(name, data, tokenizer, model_dir, batch=opts.batch, max_length=opts.max_length, steps=opts.steps,
-                        warmup=opts.warmup, workdir=workdir)
+            for name in (
+                ("pad_to_max_length", "dynamic_grouped")
+                if r % 2 == 0
+                else ("dynamic_grouped", "pad_to_max_length")
+            ):
+                t = run(
+                    name,
+                    data,
+                    tokenizer,
+                    model_dir,
+                    batch=opts.batch,
+                    max_length=opts.max_length,
+                    steps=opts.steps,
+                    warmup=opts.warmup,
+                    workdir=workdir,
+                )
                 times[name].append(t)
                 print(f"round {r + 1} {name:18s}: {opts.batch / t:,.0f} examples/s")
     rates = {k: opts.batch / statistics.median(v) for k, v in times.items()}
-    result = {"data": f"SST-2 train (first {len(examples)} sentences)", "mean_tokens": sum(lengths) / len(lengths),
-              "max_tokens": max(lengths), "truncated": truncated, "batch": opts.batch, "max_length": opts.max_length,
-              "preset": "mini", "threads": torch.get_num_threads(),
-              "examples_per_second": {k: round(v, 1) for k, v in rates.items()},
-              "ratio_dynamic_over_padded": round(rates["dynamic_grouped"] / rates["pad_to_max_length"], 3),
-              "target_ratio": 1.5}
-    print(f"dynamic padding + length grouping: {rates['dynamic_grouped']:,.0f} examples/s; pad to {opts.max_length}: "
-          f"{rates['pad_to_max_length']:,.0f} examples/s; ratio {result['ratio_dynamic_over_padded']:.2f}x (target >= 1.5)")
+    result = {
+        "data": f"SST-2 train (first {len(examples)} sentences)",
+        "mean_tokens": sum(lengths) / len(lengths),
+        "max_tokens": max(lengths),
+        "truncated": truncated,
+        "batch": opts.batch,
+        "max_length": opts.max_length,
+        "preset": "mini",
+        "threads": torch.get_num_threads(),
+        "examples_per_second": {k: round(v, 1) for k, v in rates.items()},
+        "ratio_dynamic_over_padded": round(rates["dynamic_grouped"] / rates["pad_to_max_length"], 3),
+        "target_ratio": 1.5,
+    }
+    print(
+        f"dynamic padding + length grouping: {rates['dynamic_grouped']:,.0f} examples/s; pad to {opts.max_length}: "
+        f"{rates['pad_to_max_length']:,.0f} examples/s; ratio {result['ratio_dynamic_over_padded']:.2f}x (target >= 1.5)"
+    )
     write_results(result, opts.output)
     return result
 

@@ -48,7 +48,6 @@ from toolkit._tokenizer import SPECIAL_TOKENS, build_wordpiece_tokenizer  # noqa
 SPEC_BF16_DENSE = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # vendor dense bf16 tensor-core peaks
 
 
-
 class RandomBlocks(torch.utils.data.Dataset):
     def __init__(self, n: int, seq_len: int, vocab: int, cls_id: int, sep_id: int, seed: int = 0):
         g = torch.Generator().manual_seed(seed)
@@ -78,35 +77,67 @@ def matmul_peak(dtype=torch.bfloat16, n: int = 8192) -> float:
     return 10 * 2 * n**3 / (time.perf_counter() - start)
 
 
-def run(path: str, *, preset: str, vocab: int, seq_len: int, batch: int, steps: int, warmup: int, smoke: bool) -> float:
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=build_wordpiece_tokenizer(
-        [*SPECIAL_TOKENS, *(f"t{i}" for i in range(vocab - len(SPECIAL_TOKENS)))]).backend_tokenizer,
-        unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
-    config = load_preset(preset, vocab_size=vocab, pad_token_id=tokenizer.pad_token_id,
-                         overrides={"max_position_embeddings": max(512, seq_len)})
+def run(
+    path: str, *, preset: str, vocab: int, seq_len: int, batch: int, steps: int, warmup: int, smoke: bool
+) -> float:
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=build_wordpiece_tokenizer(
+            [*SPECIAL_TOKENS, *(f"t{i}" for i in range(vocab - len(SPECIAL_TOKENS)))]
+        ).backend_tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    config = load_preset(
+        preset,
+        vocab_size=vocab,
+        pad_token_id=tokenizer.pad_token_id,
+        overrides={"max_position_embeddings": max(512, seq_len)},
+    )
     cls = SparseHeadBertForMaskedLM if path == "sparse" else BertForMaskedLM
     model = cls._from_config(config, attn_implementation="sdpa")
-    collator = MLMCollator(tokenizer, seed=0) if path == "sparse" else DataCollatorForLanguageModeling(tokenizer)
-    data = RandomBlocks(batch * (steps + warmup), seq_len, vocab, tokenizer.cls_token_id, tokenizer.sep_token_id)
+    collator = (
+        MLMCollator(tokenizer, seed=0) if path == "sparse" else DataCollatorForLanguageModeling(tokenizer)
+    )
+    data = RandomBlocks(
+        batch * (steps + warmup), seq_len, vocab, tokenizer.cls_token_id, tokenizer.sep_token_id
+    )
     timer = StepTimer()
-    args = TrainingArguments(output_dir=f"/tmp/gpu_bench_{path}", max_steps=steps + warmup,
-                             per_device_train_batch_size=batch, learning_rate=1e-4, bf16=not smoke,
-                             use_cpu=smoke, save_strategy="no", report_to="none", logging_strategy="no",
-                             disable_tqdm=True, remove_unused_columns=False, dataloader_num_workers=0 if smoke else 4,
-                             optim="adamw_torch_fused" if not smoke else "adamw_torch", seed=0)
+    args = TrainingArguments(
+        output_dir=f"/tmp/gpu_bench_{path}",
+        max_steps=steps + warmup,
+        per_device_train_batch_size=batch,
+        learning_rate=1e-4,
+        bf16=not smoke,
+        use_cpu=smoke,
+        save_strategy="no",
+        report_to="none",
+        logging_strategy="no",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0 if smoke else 4,
+        optim="adamw_torch_fused" if not smoke else "adamw_torch",
+        seed=0,
+    )
     Trainer(model=model, args=args, train_dataset=data, data_collator=collator, callbacks=[timer]).train()
     return statistics.median(timer.times[warmup:])
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", default="base")
     parser.add_argument("--vocab", type=int, default=30522)
     parser.add_argument("--shapes", default="128x256,512x64", help="seq_len x batch pairs")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=8)
     parser.add_argument("--smoke", action="store_true", help="tiny CPU run to check the script")
-    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "gpu_pretrain_throughput.json"))
+    parser.add_argument(
+        "--output", default=str(ROOT / "benchmarks" / "results" / "gpu_pretrain_throughput.json")
+    )
     opts = parser.parse_args(argv)
     if opts.smoke:
         opts.preset, opts.vocab, opts.shapes, opts.steps, opts.warmup = "tiny", 2000, "32x4", 2, 1
@@ -115,21 +146,45 @@ def main(argv: list[str] | None = None) -> dict:
     name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     peak = matmul_peak()
     spec = next((v for k, v in SPEC_BF16_DENSE.items() if k in name), float("nan"))
-    result = {"device": name, "torch": torch.__version__, "preset": opts.preset, "vocab": opts.vocab,
-              "precision": "bf16 autocast" if not opts.smoke else "fp32", "attention": "sdpa",
-              "matmul_peak_bf16_tflops": round(peak / 1e12, 1), "spec_dense_bf16_tflops": spec / 1e12, "runs": []}
+    result = {
+        "device": name,
+        "torch": torch.__version__,
+        "preset": opts.preset,
+        "vocab": opts.vocab,
+        "precision": "bf16 autocast" if not opts.smoke else "fp32",
+        "attention": "sdpa",
+        "matmul_peak_bf16_tflops": round(peak / 1e12, 1),
+        "spec_dense_bf16_tflops": spec / 1e12,
+        "runs": [],
+    }
     for shape in opts.shapes.split(","):
         seq_len, batch = (int(x) for x in shape.split("x"))
         size = count_size(load_preset(opts.preset, vocab_size=opts.vocab), seq_len=seq_len)
         for path in ("stock", "sparse"):
-            step = run(path, preset=opts.preset, vocab=opts.vocab, seq_len=seq_len, batch=batch, steps=opts.steps,
-                       warmup=opts.warmup, smoke=opts.smoke)
+            step = run(
+                path,
+                preset=opts.preset,
+                vocab=opts.vocab,
+                seq_len=seq_len,
+                batch=batch,
+                steps=opts.steps,
+                warmup=opts.warmup,
+                smoke=opts.smoke,
+            )
             tps = batch * seq_len / step
-            executed = size.train_flops_per_token_sparse_head if path == "sparse" else size.train_flops_per_token
-            row = {"path": path, "seq_len": seq_len, "batch": batch, "seconds_per_step": round(step, 5),
-                   "tokens_per_second": round(tps), "mfu_measured_peak": round(tps * executed / peak, 4),
-                   "mfu_spec_peak": round(tps * executed / spec, 4),
-                   "mfu_dense_model_flops_spec": round(tps * size.train_flops_per_token / spec, 4)}
+            executed = (
+                size.train_flops_per_token_sparse_head if path == "sparse" else size.train_flops_per_token
+            )
+            row = {
+                "path": path,
+                "seq_len": seq_len,
+                "batch": batch,
+                "seconds_per_step": round(step, 5),
+                "tokens_per_second": round(tps),
+                "mfu_measured_peak": round(tps * executed / peak, 4),
+                "mfu_spec_peak": round(tps * executed / spec, 4),
+                "mfu_dense_model_flops_spec": round(tps * size.train_flops_per_token / spec, 4),
+            }
             result["runs"].append(row)
             print(json.dumps(row), flush=True)
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}))

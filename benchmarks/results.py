@@ -56,14 +56,43 @@ def smoke_data(directory: Path) -> dict:
 
 def pretrain_flags(preset: str, lang: str, out: Path, opts, smoke: dict | None) -> list[str]:
     if smoke:
-        flags = ["--train_files", str(smoke["corpus"]["train"]), "--validation_files", str(smoke["corpus"]["validation"]),
-                 "--preset", preset, "--config_overrides", "hidden_size=32,intermediate_size=64,num_attention_heads=2",
-                 "--vocab_size", "400", "--block_size", "32", "--per_device_train_batch_size", "8",
-                 "--eval_strategy", "steps", "--eval_steps", str(max(1, opts.pretrain_steps // 2)), "--logging_steps", "1",
-                 "--save_strategy", "no", "--report_to", "none", "--languages", lang]
+        flags = [
+            "--train_files",
+            str(smoke["corpus"]["train"]),
+            "--validation_files",
+            str(smoke["corpus"]["validation"]),
+            "--preset",
+            preset,
+            "--config_overrides",
+            "hidden_size=32,intermediate_size=64,num_attention_heads=2",
+            "--vocab_size",
+            "400",
+            "--block_size",
+            "32",
+            "--per_device_train_batch_size",
+            "8",
+            "--eval_strategy",
+            "steps",
+            "--eval_steps",
+            str(max(1, opts.pretrain_steps // 2)),
+            "--logging_steps",
+            "1",
+            "--save_strategy",
+            "no",
+            "--report_to",
+            "none",
+            "--languages",
+            lang,
+        ]
     else:
-        flags = ["--config", str(CONFIGS / "pretrain" / f"{preset}_{lang}.yaml"), "--save_strategy", "no",
-                 "--report_to", "none"]
+        flags = [
+            "--config",
+            str(CONFIGS / "pretrain" / f"{preset}_{lang}.yaml"),
+            "--save_strategy",
+            "no",
+            "--report_to",
+            "none",
+        ]
     flags += ["--output_dir", str(out), "--disable_tqdm", "true"]
     if opts.pretrain_steps:
         flags += ["--max_steps", str(opts.pretrain_steps)]
@@ -74,12 +103,34 @@ def finetune_flags(task: str, kind: str, model: Path, out: Path, opts, smoke: di
     if smoke:
         lab = smoke["labelled"]
         prefix = "topic" if kind == "classify" else "ner"
-        flags = ["--train_file", str(lab[f"{prefix}_train"]), "--validation_file", str(lab[f"{prefix}_dev"]),
-                 "--test_file", str(lab[f"{prefix}_test"]), "--per_device_train_batch_size", "8", "--report_to", "none",
-                 "--save_strategy", "no", "--max_length", "32"]
+        flags = [
+            "--train_file",
+            str(lab[f"{prefix}_train"]),
+            "--validation_file",
+            str(lab[f"{prefix}_dev"]),
+            "--test_file",
+            str(lab[f"{prefix}_test"]),
+            "--per_device_train_batch_size",
+            "8",
+            "--report_to",
+            "none",
+            "--save_strategy",
+            "no",
+            "--max_length",
+            "32",
+        ]
     else:
         flags = ["--config", str(CONFIGS / kind / f"{task}.yaml")]
-    flags += ["--model_name_or_path", str(model), "--output_dir", str(out), "--disable_tqdm", "true", "--seed", "42"]
+    flags += [
+        "--model_name_or_path",
+        str(model),
+        "--output_dir",
+        str(out),
+        "--disable_tqdm",
+        "true",
+        "--seed",
+        "42",
+    ]
     if opts.finetune_steps:
         flags += ["--max_steps", str(opts.finetune_steps)]
     return flags
@@ -97,8 +148,11 @@ def random_twin(pretrained: Path, out: Path) -> Path:
 
 
 def render_table(rows: list[dict]) -> str:
-    lines = ["| language | preset | params | pretraining tokens | CPU time | tokens/s | val. MLM loss (ppl) | task | "
-             "pretrained | random init | margin |", "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    lines = [
+        "| language | preset | params | pretraining tokens | CPU time | tokens/s | val. MLM loss (ppl) | task | "
+        "pretrained | random init | margin |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
     for r in rows:
         p = r["pretrain"]
         for t in r["tasks"]:
@@ -106,7 +160,8 @@ def render_table(rows: list[dict]) -> str:
                 f"| {r['language']} | {r['preset']} | {p['params'] / 1e6:.1f} M | {p['tokens_seen'] / 1e6:.1f} M | "
                 f"{p['wall_seconds'] / 60:.0f} min | {p['tokens_per_second']:,.0f} | {p['eval_loss']:.2f} "
                 f"({p['eval_perplexity']:.0f}) | {t['task']} {t['split']} {t['metric']} | {t['pretrained']:.2%} | "
-                f"{t['random_init']:.2%} | {t['margin'] * 100:+.1f} pt |")
+                f"{t['random_init']:.2%} | {t['margin'] * 100:+.1f} pt |"
+            )
     return "\n".join(lines)
 
 
@@ -120,7 +175,12 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     for r in rows:
         curve = r["pretrain"]["curve"]
         if curve:
-            ax.plot([c[0] / 1e6 for c in curve], [c[1] for c in curve], marker="o", label=f"{r['preset']} {r['language']}")
+            ax.plot(
+                [c[0] / 1e6 for c in curve],
+                [c[1] for c in curve],
+                marker="o",
+                label=f"{r['preset']} {r['language']}",
+            )
     ax.set_xlabel("tokens seen (millions)")
     ax.set_ylabel("validation MLM loss")
     ax.grid(alpha=0.3)
@@ -140,7 +200,9 @@ def replace_readme_block(readme: Path, block: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--presets", nargs="+", default=["tiny", "mini"])
     parser.add_argument("--languages", nargs="+", default=["en", "zh"], choices=["en", "zh"])
     parser.add_argument("--pretrain_steps", type=int, default=None, help="override the configs' max_steps")
@@ -166,32 +228,55 @@ def main(argv: list[str] | None = None) -> dict:
             wall = time.time() - start
             state = json.loads((model_dir / "trainer_state.json").read_text())
             saved = json.loads((model_dir / "metrics.json").read_text())
-            curve = [(h["num_input_tokens_seen"], h["eval_loss"]) for h in state["log_history"]
-                     if "eval_loss" in h and "num_input_tokens_seen" in h]
-            row = {"language": lang, "preset": preset, "pretrain": {
-                "command": _cmd("pretrain", flags), "params": saved["model"]["params"],
-                "tokens_seen": metrics["train_tokens_seen"], "wall_seconds": round(wall, 1),
-                "tokens_per_second": round(metrics["train_tokens_seen"] / metrics["train_runtime"], 1),
-                "eval_loss": metrics["eval_loss"], "eval_perplexity": metrics["eval_perplexity"], "curve": curve},
-                "tasks": []}
+            curve = [
+                (h["num_input_tokens_seen"], h["eval_loss"])
+                for h in state["log_history"]
+                if "eval_loss" in h and "num_input_tokens_seen" in h
+            ]
+            row = {
+                "language": lang,
+                "preset": preset,
+                "pretrain": {
+                    "command": _cmd("pretrain", flags),
+                    "params": saved["model"]["params"],
+                    "tokens_seen": metrics["train_tokens_seen"],
+                    "wall_seconds": round(wall, 1),
+                    "tokens_per_second": round(metrics["train_tokens_seen"] / metrics["train_runtime"], 1),
+                    "eval_loss": metrics["eval_loss"],
+                    "eval_perplexity": metrics["eval_perplexity"],
+                    "curve": curve,
+                },
+                "tasks": [],
+            }
             # 2. Random-init twin.
             twin = random_twin(model_dir, out / f"random_{preset}_{lang}")
             # 3. Fine-tune both with the same budget.
             for task, kind, split, metric in TASKS[lang]:
                 scores = {}
                 for label, start_from in (("pretrained", model_dir), ("random_init", twin)):
-                    ft_flags = finetune_flags(task, kind, start_from, out / f"{kind}_{task}_{preset}_{lang}_{label}", opts, smoke)
+                    ft_flags = finetune_flags(
+                        task, kind, start_from, out / f"{kind}_{task}_{preset}_{lang}_{label}", opts, smoke
+                    )
                     recipe = train_classifier if kind == "classify" else train_ner
                     result = recipe.main(ft_flags)
                     scores[label] = result[split][metric]
                     scores[f"{label}_command"] = _cmd(recipe.__name__, ft_flags)
-                row["tasks"].append({"task": task, "split": split, "metric": metric, **scores,
-                                     "margin": scores["pretrained"] - scores["random_init"]})
+                row["tasks"].append(
+                    {
+                        "task": task,
+                        "split": split,
+                        "metric": metric,
+                        **scores,
+                        "margin": scores["pretrained"] - scores["random_init"],
+                    }
+                )
             rows.append(row)
     table = render_table(rows)
     plot_curves(rows, out / "pretrain_curves.png")
     result = {"hardware": f"{platform.machine()} CPU, {os.cpu_count()} cores", "rows": rows, "table": table}
-    (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "results.json").write_text(
+        json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     (out / "results.md").write_text(table + "\n", encoding="utf-8")
     if opts.readme:
         replace_readme_block(Path(opts.readme), table)

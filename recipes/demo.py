@@ -42,9 +42,13 @@ NER_EXAMPLES = ["张三在北京工作，喜欢中国。", "alice lives in tokyo
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--output_dir", default="demo_output", help="where the data and the models go")
-    parser.add_argument("--max_steps", type=int, default=None, help="override the pretraining steps (quick runs)")
+    parser.add_argument(
+        "--max_steps", type=int, default=None, help="override the pretraining steps (quick runs)"
+    )
     opts = parser.parse_args(argv)
     start = time.time()
     out = Path(opts.output_dir)
@@ -56,9 +60,18 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 2. Vocabulary + tiny masked-LM.
     pretrained = out / "pretrained"
-    flags = ["--config", str(CONFIGS / "pretrain" / "demo.yaml"), "--train_files", str(corpus["train"]),
-             "--validation_files", str(corpus["validation"]), "--output_dir", str(pretrained),
-             "--fill_mask_examples", *FILL_MASK]
+    flags = [
+        "--config",
+        str(CONFIGS / "pretrain" / "demo.yaml"),
+        "--train_files",
+        str(corpus["train"]),
+        "--validation_files",
+        str(corpus["validation"]),
+        "--output_dir",
+        str(pretrained),
+        "--fill_mask_examples",
+        *FILL_MASK,
+    ]
     if opts.max_steps:
         flags += ["--max_steps", str(opts.max_steps)]
     print("[2/4] pretraining: python recipes/pretrain.py " + " ".join(flags))
@@ -66,14 +79,40 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 3. Fine-tune the pretrained model: topic classification and NER.
     common = ["--model_name_or_path", str(pretrained)]
-    clf = train_classifier.main(["--config", str(CONFIGS / "classify" / "demo.yaml"), *common,
-                                 "--train_file", str(labelled["topic_train"]), "--validation_file", str(labelled["topic_dev"]),
-                                 "--test_file", str(labelled["topic_test"]), "--output_dir", str(out / "classifier")])
-    ner = train_ner.main(["--config", str(CONFIGS / "ner" / "demo.yaml"), *common,
-                          "--train_file", str(labelled["ner_train"]), "--validation_file", str(labelled["ner_dev"]),
-                          "--test_file", str(labelled["ner_test"]), "--output_dir", str(out / "ner")])
-    print(f"[3/4] fine-tuned: classifier test accuracy {clf['test']['accuracy']:.3f}, "
-          f"NER test entity F1 {ner['test']['overall_f1']:.3f}")
+    clf = train_classifier.main(
+        [
+            "--config",
+            str(CONFIGS / "classify" / "demo.yaml"),
+            *common,
+            "--train_file",
+            str(labelled["topic_train"]),
+            "--validation_file",
+            str(labelled["topic_dev"]),
+            "--test_file",
+            str(labelled["topic_test"]),
+            "--output_dir",
+            str(out / "classifier"),
+        ]
+    )
+    ner = train_ner.main(
+        [
+            "--config",
+            str(CONFIGS / "ner" / "demo.yaml"),
+            *common,
+            "--train_file",
+            str(labelled["ner_train"]),
+            "--validation_file",
+            str(labelled["ner_dev"]),
+            "--test_file",
+            str(labelled["ner_test"]),
+            "--output_dir",
+            str(out / "ner"),
+        ]
+    )
+    print(
+        f"[3/4] fine-tuned: classifier test accuracy {clf['test']['accuracy']:.3f}, "
+        f"NER test entity F1 {ner['test']['overall_f1']:.3f}"
+    )
 
     # 4. Use the saved models as any Hugging Face user would (stock pipeline) and with the NER tagger.
     from transformers import pipeline
@@ -85,9 +124,13 @@ def main(argv: list[str] | None = None) -> dict:
     tagger = NERTagger(out / "ner")
     for text in NER_EXAMPLES:
         print(f"    {text} -> {[(e['text'], e['label'], e['start'], e['end']) for e in tagger(text)]}")
-    summary = {"pretrain_eval_loss": mlm.get("eval_loss"), "pretrain_eval_perplexity": mlm.get("eval_perplexity"),
-               "classifier_test_accuracy": clf["test"]["accuracy"], "classifier_test_macro_f1": clf["test"]["macro_f1"],
-               "ner_test_entity_f1": ner["test"]["overall_f1"]}
+    summary = {
+        "pretrain_eval_loss": mlm.get("eval_loss"),
+        "pretrain_eval_perplexity": mlm.get("eval_perplexity"),
+        "classifier_test_accuracy": clf["test"]["accuracy"],
+        "classifier_test_macro_f1": clf["test"]["macro_f1"],
+        "ner_test_entity_f1": ner["test"]["overall_f1"],
+    }
     print(f"[4/4] done in {time.time() - start:.0f} s; models in {out}/{{pretrained,classifier,ner}}")
     print(json.dumps(summary, indent=2))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> dict:
     set_seed(args.seed)  # before the model is built: its random init is part of the run
     resume_from = resolve_resume_checkpoint(args)
     if resume_from and not (tok_args.tokenizer_name_or_path or mlm_args.model_name_or_path):
-        tok_args.tokenizer_name_or_path = resume_from  # a resumed run must keep the vocabulary it started with
+        tok_args.tokenizer_name_or_path = (
+            resume_from  # a resumed run must keep the vocabulary it started with
+        )
 
     # 2. Corpus: local files are checked (existence, UTF-8, JSONL fields) before anything else.
     corpus, corpus_report = load_corpus(
@@ -96,8 +98,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 4. Model: a fresh size preset, or a checkpoint to continue from; sparse MLM head for training.
     if mlm_args.model_name_or_path:
-        model = build_mlm_model(checkpoint=mlm_args.model_name_or_path, sparse_head=mlm_args.sparse_head,
-                                attn_implementation=mlm_args.attn_implementation)
+        model = build_mlm_model(
+            checkpoint=mlm_args.model_name_or_path,
+            sparse_head=mlm_args.sparse_head,
+            attn_implementation=mlm_args.attn_implementation,
+        )
     else:
         config = load_preset(
             mlm_args.preset or "tiny",
@@ -105,37 +110,68 @@ def main(argv: list[str] | None = None) -> dict:
             overrides=parse_overrides(mlm_args.config_overrides),
             pad_token_id=tokenizer.pad_token_id,
         )
-        model = build_mlm_model(config=config, sparse_head=mlm_args.sparse_head,
-                                attn_implementation=mlm_args.attn_implementation)
+        model = build_mlm_model(
+            config=config, sparse_head=mlm_args.sparse_head, attn_implementation=mlm_args.attn_implementation
+        )
     check_block_size(model.config, mlm_args.block_size)
     size = count_size(model.config, seq_len=mlm_args.block_size, mlm_probability=mlm_args.mlm_probability)
-    logger.info("Model: %.2f M parameters (%.2f M without embeddings)", size.params / 1e6, size.params_non_embedding / 1e6)
+    logger.info(
+        "Model: %.2f M parameters (%.2f M without embeddings)",
+        size.params / 1e6,
+        size.params_non_embedding / 1e6,
+    )
 
     # 5. Tokenize and pack (once, on the main process first; the others reuse the datasets cache).
-    collator = MLMCollator(tokenizer, mlm_probability=mlm_args.mlm_probability,
-                           whole_word_mask=mlm_args.whole_word_mask, seed=args.seed)
-    prep = dict(block_size=mlm_args.block_size, line_by_line=mlm_args.line_by_line,
-                whole_word_mask=mlm_args.whole_word_mask, segmenter=mlm_args.chinese_segmenter,
-                num_proc=mlm_args.num_proc)
+    collator = MLMCollator(
+        tokenizer,
+        mlm_probability=mlm_args.mlm_probability,
+        whole_word_mask=mlm_args.whole_word_mask,
+        seed=args.seed,
+    )
+    prep = dict(
+        block_size=mlm_args.block_size,
+        line_by_line=mlm_args.line_by_line,
+        whole_word_mask=mlm_args.whole_word_mask,
+        segmenter=mlm_args.chinese_segmenter,
+        num_proc=mlm_args.num_proc,
+    )
     with args.main_process_first(desc="tokenize and pack"):
         train_blocks = prepare_mlm_dataset(corpus["train"], tokenizer, **prep)
         eval_blocks = None
         if "validation" in corpus:
-            eval_collator = MLMCollator(tokenizer, mlm_probability=mlm_args.mlm_probability,
-                                        whole_word_mask=mlm_args.whole_word_mask, seed=args.seed + 1)
+            eval_collator = MLMCollator(
+                tokenizer,
+                mlm_probability=mlm_args.mlm_probability,
+                whole_word_mask=mlm_args.whole_word_mask,
+                seed=args.seed + 1,
+            )
             eval_blocks = prepare_mlm_dataset(corpus["validation"], tokenizer, **prep)
-            eval_blocks = eval_blocks.map(premask_for_eval, batched=True, fn_kwargs={"collator": eval_collator},
-                                          remove_columns=eval_blocks.column_names)
+            eval_blocks = eval_blocks.map(
+                premask_for_eval,
+                batched=True,
+                fn_kwargs={"collator": eval_collator},
+                remove_columns=eval_blocks.column_names,
+            )
     stats = {}
     if not corpus_args.streaming:
-        stats = block_stats(train_blocks, pad_id=tokenizer.pad_token_id, block_size=mlm_args.block_size,
-                            packed=not mlm_args.line_by_line)
+        stats = block_stats(
+            train_blocks,
+            pad_id=tokenizer.pad_token_id,
+            block_size=mlm_args.block_size,
+            packed=not mlm_args.line_by_line,
+        )
         logger.info("Training blocks: %s", stats)
 
     # 6. Train through Trainer (accelerate underneath: torchrun / accelerate launch need no code change).
-    trainer = ToolkitTrainer(model=model, args=args, train_dataset=train_blocks, eval_dataset=eval_blocks,
-                             processing_class=tokenizer, data_collator=collator,
-                             callbacks=[CollatorEpochCallback(collator)])
+    trainer = ToolkitTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_blocks,
+        eval_dataset=eval_blocks,
+        processing_class=tokenizer,
+        data_collator=collator,
+        callbacks=[CollatorEpochCallback(collator)],
+    )
     if mlm_args.dry_run:
         logger.info("Dry run: inputs checked, data prepared, model built; no training.")
         return {"dry_run": True, "tokenizer": tokenizer_report, **stats}
@@ -152,29 +188,47 @@ def main(argv: list[str] | None = None) -> dict:
     trainer.save_model()
     trainer.save_state()
     if trainer.is_world_process_zero():
-        results = {"metrics": metrics, "model": {"params": size.params, "params_non_embedding": size.params_non_embedding,
-                   "train_flops_per_token_sparse_head": size.train_flops_per_token_sparse_head},
-                   "tokenizer": tokenizer_report, "corpus": corpus_report.as_dict(), "blocks": stats}
+        results = {
+            "metrics": metrics,
+            "model": {
+                "params": size.params,
+                "params_non_embedding": size.params_non_embedding,
+                "train_flops_per_token_sparse_head": size.train_flops_per_token_sparse_head,
+            },
+            "tokenizer": tokenizer_report,
+            "corpus": corpus_report.as_dict(),
+            "blocks": stats,
+        }
         write_json(results, os.path.join(args.output_dir, "metrics.json"))
         plot_loss_curve(trainer.state.log_history, os.path.join(args.output_dir, "loss_curve.png"))
         write_mlm_model_card(
-            args.output_dir, languages=mlm_args.languages,
+            args.output_dir,
+            languages=mlm_args.languages,
             preset=None if mlm_args.model_name_or_path else (mlm_args.preset or "tiny"),
-            params=size.params, params_non_embedding=size.params_non_embedding,
-            config_summary={k: getattr(model.config, k) for k in ("num_hidden_layers", "hidden_size",
-                            "num_attention_heads", "vocab_size")},
+            params=size.params,
+            params_non_embedding=size.params_non_embedding,
+            config_summary={
+                k: getattr(model.config, k)
+                for k in ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size")
+            },
             data_description=f"{corpus_args.dataset_name or ', '.join(corpus_args.train_files)} "
-                             f"({corpus_report.n_bytes:,} bytes, {stats.get('n_tokens', 'streamed')} tokens in blocks "
-                             f"of {mlm_args.block_size}).",
+            f"({corpus_report.n_bytes:,} bytes, {stats.get('n_tokens', 'streamed')} tokens in blocks "
+            f"of {mlm_args.block_size}).",
             tokenizer_summary=f"WordPiece, {tokenizer_report['vocab_size']:,} entries, [UNK] rate "
-                              f"{tokenizer_report['unk_rate']:.4%} on the training text.",
-            hyperparameters={"max_steps / epochs": args.max_steps if args.max_steps > 0 else args.num_train_epochs,
-                             "batch size per device": args.per_device_train_batch_size,
-                             "learning rate": args.learning_rate, "block size": mlm_args.block_size,
-                             "mlm probability": mlm_args.mlm_probability, "whole-word masking": mlm_args.whole_word_mask},
+            f"{tokenizer_report['unk_rate']:.4%} on the training text.",
+            hyperparameters={
+                "max_steps / epochs": args.max_steps if args.max_steps > 0 else args.num_train_epochs,
+                "batch size per device": args.per_device_train_batch_size,
+                "learning rate": args.learning_rate,
+                "block size": mlm_args.block_size,
+                "mlm probability": mlm_args.mlm_probability,
+                "whole-word masking": mlm_args.whole_word_mask,
+            },
             metrics={k: v for k, v in metrics.items() if k.startswith("eval_") or k == "train_loss"},
-            command=training_command(argv, script="recipes/pretrain.py"), base_model=mlm_args.model_name_or_path,
-            dataset_name=corpus_args.dataset_name or os.path.basename(os.path.normpath(corpus_args.train_files[0])),
+            command=training_command(argv, script="recipes/pretrain.py"),
+            base_model=mlm_args.model_name_or_path,
+            dataset_name=corpus_args.dataset_name
+            or os.path.basename(os.path.normpath(corpus_args.train_files[0])),
         )
 
         # 9. Show fill-mask predictions from the saved directory, loaded as a stock pipeline.
@@ -183,7 +237,9 @@ def main(argv: list[str] | None = None) -> dict:
             for sentence in mlm_args.fill_mask_examples:
                 preds = fill(sentence.replace("[MASK]", tokenizer.mask_token), top_k=5)
                 preds = preds[0] if preds and isinstance(preds[0], list) else preds
-                print(f"{sentence}\n    -> " + ", ".join(f"{p['token_str']} ({p['score']:.2f})" for p in preds))
+                print(
+                    f"{sentence}\n    -> " + ", ".join(f"{p['token_str']} ({p['score']:.2f})" for p in preds)
+                )
 
         # 10. Push (the local output is complete before any upload starts).
         if hub:

@@ -47,9 +47,20 @@ def main(argv: list[str] | None = None) -> str:
     # 3. A vector set gets a card from its provenance if it has none.
     out = Path(args.output_dir)
     if kind == "vectors" and not (out / "README.md").is_file():
-        vector_file = next(p for p in sorted(out.iterdir()) if p.suffix in VECTOR_SUFFIXES and Path(f"{p}.coverage.json").is_file())
+        vector_file = next(
+            p
+            for p in sorted(out.iterdir())
+            if p.suffix in VECTOR_SUFFIXES and Path(f"{p}.coverage.json").is_file()
+        )
         vs = VectorSet.load(vector_file)
-        write_vector_card(out, vector_file, provenance=vs.provenance, coverage=vs.coverage or {}, n_vectors=len(vs), dim=vs.dim)
+        write_vector_card(
+            out,
+            vector_file,
+            provenance=vs.provenance,
+            coverage=vs.coverage or {},
+            n_vectors=len(vs),
+            dim=vs.dim,
+        )
     # 4. Upload.
     url = push_output_dir(out, target, commit_message=args.commit_message)
     print(f"pushed {kind} {out} -> {target.repo_id}: {url}")

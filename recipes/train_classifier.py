@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> dict:
     setup_logging(args)
     set_seed(args.seed)
     if not ft.model_name_or_path:
-        raise ToolkitInputError("--model_name_or_path is required (a pretrained output dir or any BERT-like checkpoint)")
+        raise ToolkitInputError(
+            "--model_name_or_path is required (a pretrained output dir or any BERT-like checkpoint)"
+        )
     if bool(ft.train_file) == bool(ft.dataset_name):
         raise ToolkitInputError("give exactly one of --train_file and --dataset_name")
     tokenizer = load_checkpoint_tokenizer(ft.model_name_or_path)  # fail early on a bad checkpoint path
@@ -71,14 +73,30 @@ def main(argv: list[str] | None = None) -> dict:
     hub = hub_target_from_args(args)  # token, repo id and permissions checked now, not after training
 
     # 2. Data: read and validate every split before anything else; labels come from the training split.
-    read = dict(text_column=ft.text_column, text_pair_column=ft.text_pair_column, label_column=ft.label_column,
-                multi_label=ft.multi_label, label_separator=ft.label_separator, file_format=ft.file_format)
+    read = dict(
+        text_column=ft.text_column,
+        text_pair_column=ft.text_pair_column,
+        label_column=ft.label_column,
+        multi_label=ft.multi_label,
+        label_separator=ft.label_separator,
+        file_format=ft.file_format,
+    )
     hub_data = datasets.load_dataset(ft.dataset_name, ft.dataset_config) if ft.dataset_name else {}
-    splits = {"train": hub_data.get("train") or ft.train_file, "validation": hub_data.get("validation") or ft.validation_file,
-              "test": hub_data.get("test") or ft.test_file}
-    data = {name: read_classification(src, require_labels=name != "test", **read)
-            for name, src in splits.items() if src is not None}
-    for name, limit in (("train", ft.max_train_samples), ("validation", ft.max_eval_samples), ("test", ft.max_eval_samples)):
+    splits = {
+        "train": hub_data.get("train") or ft.train_file,
+        "validation": hub_data.get("validation") or ft.validation_file,
+        "test": hub_data.get("test") or ft.test_file,
+    }
+    data = {
+        name: read_classification(src, require_labels=name != "test", **read)
+        for name, src in splits.items()
+        if src is not None
+    }
+    for name, limit in (
+        ("train", ft.max_train_samples),
+        ("validation", ft.max_eval_samples),
+        ("test", ft.max_eval_samples),
+    ):
         if name in data and limit:
             data[name] = data[name][:limit]
     labels = build_label_map([lab for e in data["train"] for lab in e.labels])
@@ -92,42 +110,78 @@ def main(argv: list[str] | None = None) -> dict:
     # 3. Tokenizer and encoding (long inputs truncated to max_length, and counted).
     encoded, truncated = {}, {}
     for name, examples in data.items():
-        feats, truncated[name] = encode_classification(examples, tokenizer, label2id=label2id,
-                                                       multi_label=ft.multi_label, max_length=ft.max_length)
+        feats, truncated[name] = encode_classification(
+            examples, tokenizer, label2id=label2id, multi_label=ft.multi_label, max_length=ft.max_length
+        )
         encoded[name] = datasets.Dataset.from_list(feats)
         if truncated[name]:
-            logger.warning("%s: %d of %d inputs longer than %d tokens were truncated", name, truncated[name],
-                           len(feats), ft.max_length)
+            logger.warning(
+                "%s: %d of %d inputs longer than %d tokens were truncated",
+                name,
+                truncated[name],
+                len(feats),
+                ft.max_length,
+            )
 
     # 4. Model: the checkpoint's encoder + a new classification head; report what loaded.
-    model, loading = load_finetune_model(AutoModelForSequenceClassification, ft.model_name_or_path, labels=labels,
-                                         problem_type="multi_label_classification" if ft.multi_label else None)
+    model, loading = load_finetune_model(
+        AutoModelForSequenceClassification,
+        ft.model_name_or_path,
+        labels=labels,
+        problem_type="multi_label_classification" if ft.multi_label else None,
+    )
     freeze_parameters(model, embeddings=ft.freeze_embeddings, layers=ft.freeze_layers)
 
     # 5. Train with dynamic padding and length grouping (or the stock pad-to-max-length).
-    collator = DataCollatorWithPadding(tokenizer, padding="max_length" if ft.pad_to_max_length else "longest",
-                                       max_length=ft.max_length if ft.pad_to_max_length else None)
-    trainer = ToolkitTrainer(model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded.get("validation"),
-                             processing_class=tokenizer, data_collator=DropColumns(collator, ["length"]),
-                             compute_metrics=ClassificationMetrics(multi_label=ft.multi_label, id2label=dict(enumerate(labels))))
+    collator = DataCollatorWithPadding(
+        tokenizer,
+        padding="max_length" if ft.pad_to_max_length else "longest",
+        max_length=ft.max_length if ft.pad_to_max_length else None,
+    )
+    trainer = ToolkitTrainer(
+        model=model,
+        args=args,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded.get("validation"),
+        processing_class=tokenizer,
+        data_collator=DropColumns(collator, ["length"]),
+        compute_metrics=ClassificationMetrics(multi_label=ft.multi_label, id2label=dict(enumerate(labels))),
+    )
     train_result = trainer.train()
 
     # 6. Evaluate: accuracy, macro-F1, per-class scores, confusion matrix (JSON + PNG).
-    results = {"train": train_result.metrics, "class_balance": balance, "truncated": truncated, "loading_report": loading}
+    results = {
+        "train": train_result.metrics,
+        "class_balance": balance,
+        "truncated": truncated,
+        "loading_report": loading,
+    }
     for name in ("validation", "test"):
         if name not in encoded or "labels" not in encoded[name].column_names:
             continue
         out = trainer.predict(encoded[name])
-        scores = classification_metrics(out.predictions, out.label_ids, multi_label=ft.multi_label, num_labels=len(labels))
+        scores = classification_metrics(
+            out.predictions, out.label_ids, multi_label=ft.multi_label, num_labels=len(labels)
+        )
         results[name] = scores
-        logger.info("%s: %s", name, {k: round(v, 4) for k, v in flat_metrics(scores, dict(enumerate(labels))).items()})
+        logger.info(
+            "%s: %s", name, {k: round(v, 4) for k, v in flat_metrics(scores, dict(enumerate(labels))).items()}
+        )
         if "confusion_matrix" in scores and trainer.is_world_process_zero():
-            plot_confusion_matrix(scores["confusion_matrix"], labels, os.path.join(args.output_dir, f"{name}_confusion.png"))
+            plot_confusion_matrix(
+                scores["confusion_matrix"], labels, os.path.join(args.output_dir, f"{name}_confusion.png")
+            )
 
     # 7. Predictions for the test set (labelled or not).
     if "test" in encoded and trainer.is_world_process_zero():
         logits = trainer.predict(encoded["test"]).predictions
-        _write_predictions(data["test"], logits, labels, ft.multi_label, os.path.join(args.output_dir, "test_predictions.jsonl"))
+        _write_predictions(
+            data["test"],
+            logits,
+            labels,
+            ft.multi_label,
+            os.path.join(args.output_dir, "test_predictions.jsonl"),
+        )
 
     # 8. Save a plain model directory (labels in config.id2label) + metrics + model card.
     trainer.save_model()
@@ -135,23 +189,32 @@ def main(argv: list[str] | None = None) -> dict:
         write_json(results, os.path.join(args.output_dir, "metrics.json"))
         total, _ = count_parameters(model)
         write_finetune_model_card(
-            args.output_dir, task="text-classification", pipeline_tag="text-classification", languages=ft.languages,
-            base_model=ft.model_name_or_path, labels=labels, params=total,
+            args.output_dir,
+            task="text-classification",
+            pipeline_tag="text-classification",
+            languages=ft.languages,
+            base_model=ft.model_name_or_path,
+            labels=labels,
+            params=total,
             data_description=f"{ft.dataset_name or ft.train_file}: {len(data['train']):,} training examples; "
-                             f"class balance {balance}.",
-            hyperparameters={"epochs / max_steps": args.max_steps if args.max_steps > 0 else args.num_train_epochs,
-                             "batch size": args.per_device_train_batch_size, "learning rate": args.learning_rate,
-                             "max length": ft.max_length, "multi-label": ft.multi_label},
-            metrics=card_metrics(results), command=training_command(argv, script="recipes/train_classifier.py"),
+            f"class balance {balance}.",
+            hyperparameters={
+                "epochs / max_steps": args.max_steps if args.max_steps > 0 else args.num_train_epochs,
+                "batch size": args.per_device_train_batch_size,
+                "learning rate": args.learning_rate,
+                "max length": ft.max_length,
+                "multi-label": ft.multi_label,
+            },
+            metrics=card_metrics(results),
+            command=training_command(argv, script="recipes/train_classifier.py"),
             dataset_name=ft.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(ft.train_file))),
             eval_metrics=headline_metrics(results, ("accuracy", "macro_f1")),
             usage='from transformers import pipeline\n\nclf = pipeline("text-classification", model="MODEL")\n'
-                  'print(clf("an example sentence"))',
+            'print(clf("an example sentence"))',
         )
         if hub:
             push_output_dir(args.output_dir, hub)
     return results
-
 
 
 def _write_predictions(examples, logits, labels, multi_label, path):
@@ -160,8 +223,14 @@ def _write_predictions(examples, logits, labels, multi_label, path):
     probs = torch.sigmoid(torch.tensor(logits)) if multi_label else torch.softmax(torch.tensor(logits), -1)
     with open(path, "w", encoding="utf-8") as fh:
         for e, p in zip(examples, probs.numpy(), strict=True):
-            predicted = [labels[i] for i in np.flatnonzero(p > 0.5)] if multi_label else labels[int(p.argmax())]
-            row = {"text": e.text, "predicted": predicted, "scores": {lab: round(float(s), 5) for lab, s in zip(labels, p, strict=True)}}
+            predicted = (
+                [labels[i] for i in np.flatnonzero(p > 0.5)] if multi_label else labels[int(p.argmax())]
+            )
+            row = {
+                "text": e.text,
+                "predicted": predicted,
+                "scores": {lab: round(float(s), 5) for lab, s in zip(labels, p, strict=True)},
+            }
             if e.text_pair is not None:
                 row["text_pair"] = e.text_pair
             if e.labels:

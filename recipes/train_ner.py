@@ -80,10 +80,16 @@ def main(argv: list[str] | None = None) -> dict:
     # 2. Data: read, validate, convert every split to BIO (repairs counted), labels from training.
     files = {"train": ft.train_file, "validation": ft.validation_file, "test": ft.test_file}
     data = {name: read_split(path, ft, labelled=True) for name, path in files.items() if path}
-    for name, limit in (("train", ft.max_train_samples), ("validation", ft.max_eval_samples), ("test", ft.max_eval_samples)):
+    for name, limit in (
+        ("train", ft.max_train_samples),
+        ("validation", ft.max_eval_samples),
+        ("test", ft.max_eval_samples),
+    ):
         if name in data and limit:
             data[name] = data[name][:limit]
-    schemes = {name: normalise_schemes(sents, scheme=ft.tagging_scheme).__dict__ for name, sents in data.items()}
+    schemes = {
+        name: normalise_schemes(sents, scheme=ft.tagging_scheme).__dict__ for name, sents in data.items()
+    }
     labels = build_label_map([t for s in data["train"] for t in s.tags])
     for name in ("validation", "test"):
         if name in data:
@@ -93,8 +99,14 @@ def main(argv: list[str] | None = None) -> dict:
     # 3. Tokenizer; align word labels to sub-tokens; window long sentences; audit the alignment.
     encoded, audits = {}, {}
     for name, sents in data.items():
-        windows, owner, audit = encode_ner_dataset(sents, tokenizer, label2id=label2id, max_length=ft.max_length,
-                                                   stride=ft.stride, label_all_tokens=ft.label_all_tokens)
+        windows, owner, audit = encode_ner_dataset(
+            sents,
+            tokenizer,
+            label2id=label2id,
+            max_length=ft.max_length,
+            stride=ft.stride,
+            label_all_tokens=ft.label_all_tokens,
+        )
         encoded[name] = (windows, owner)
         audits[name] = audit.as_dict()
         logger.info("Alignment audit (%s): %s", name, audits[name])
@@ -104,19 +116,34 @@ def main(argv: list[str] | None = None) -> dict:
         return datasets.Dataset.from_list(rows)
 
     # 4. Model: the checkpoint's encoder + a new token-classification head; report what loaded.
-    model, loading = load_finetune_model(AutoModelForTokenClassification, ft.model_name_or_path, labels=labels)
+    model, loading = load_finetune_model(
+        AutoModelForTokenClassification, ft.model_name_or_path, labels=labels
+    )
     freeze_parameters(model, embeddings=ft.freeze_embeddings, layers=ft.freeze_layers)
 
     # 5. Train (dynamic padding, length grouping).
-    collator = DataCollatorForTokenClassification(tokenizer, padding="max_length" if ft.pad_to_max_length else "longest",
-                                                  max_length=ft.max_length if ft.pad_to_max_length else None)
-    trainer = ToolkitTrainer(model=model, args=args, train_dataset=as_dataset("train"), processing_class=tokenizer,
-                             data_collator=DropColumns(collator, ["length"]))
+    collator = DataCollatorForTokenClassification(
+        tokenizer,
+        padding="max_length" if ft.pad_to_max_length else "longest",
+        max_length=ft.max_length if ft.pad_to_max_length else None,
+    )
+    trainer = ToolkitTrainer(
+        model=model,
+        args=args,
+        train_dataset=as_dataset("train"),
+        processing_class=tokenizer,
+        data_collator=DropColumns(collator, ["length"]),
+    )
     train_result = trainer.train()
 
     # 6. Evaluate at entity level (default and strict), merging windows back into sentences; write predictions.
-    results = {"train": train_result.metrics, "labels": labels, "schemes": schemes, "alignment": audits,
-               "loading_report": loading}
+    results = {
+        "train": train_result.metrics,
+        "labels": labels,
+        "schemes": schemes,
+        "alignment": audits,
+        "loading_report": loading,
+    }
     for name in ("validation", "test"):
         if name not in data:
             continue
@@ -125,7 +152,12 @@ def main(argv: list[str] | None = None) -> dict:
         ids = word_predictions(windows, owner, logits, len(data[name]))
         predicted = [[labels[i] for i in sent] for sent in ids]
         results[name] = ner_scores(predicted, [s.tags for s in data[name]])
-        logger.info("%s: entity F1 %.4f (strict %.4f)", name, results[name]["overall_f1"], results[name]["strict_overall_f1"])
+        logger.info(
+            "%s: entity F1 %.4f (strict %.4f)",
+            name,
+            results[name]["overall_f1"],
+            results[name]["strict_overall_f1"],
+        )
         if trainer.is_world_process_zero():
             write_ner_predictions(data[name], predicted, args.output_dir, name)
 
@@ -135,25 +167,34 @@ def main(argv: list[str] | None = None) -> dict:
         write_json(results, os.path.join(args.output_dir, "metrics.json"))
         total, _ = count_parameters(model)
         write_finetune_model_card(
-            args.output_dir, task="named-entity recognition", pipeline_tag="token-classification",
-            languages=ft.languages, base_model=ft.model_name_or_path, labels=labels, params=total,
+            args.output_dir,
+            task="named-entity recognition",
+            pipeline_tag="token-classification",
+            languages=ft.languages,
+            base_model=ft.model_name_or_path,
+            labels=labels,
+            params=total,
             data_description=f"{ft.train_file}: {len(data['train']):,} sentences, tags converted from "
-                             f"{schemes['train']['scheme']} to BIO.",
-            hyperparameters={"epochs / max_steps": args.max_steps if args.max_steps > 0 else args.num_train_epochs,
-                             "batch size": args.per_device_train_batch_size, "learning rate": args.learning_rate,
-                             "window (tokens)": ft.max_length, "window stride": ft.stride,
-                             "label all sub-tokens": ft.label_all_tokens},
-            metrics=card_metrics(results), command=training_command(argv, script="recipes/train_ner.py"),
+            f"{schemes['train']['scheme']} to BIO.",
+            hyperparameters={
+                "epochs / max_steps": args.max_steps if args.max_steps > 0 else args.num_train_epochs,
+                "batch size": args.per_device_train_batch_size,
+                "learning rate": args.learning_rate,
+                "window (tokens)": ft.max_length,
+                "window stride": ft.stride,
+                "label all sub-tokens": ft.label_all_tokens,
+            },
+            metrics=card_metrics(results),
+            command=training_command(argv, script="recipes/train_ner.py"),
             dataset_name=ft.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(ft.train_file))),
             eval_metrics=headline_metrics(results, ("overall_f1", "overall_precision", "overall_recall")),
             usage='from transformers import pipeline\n\nner = pipeline("token-classification", model="MODEL", '
-                  'aggregation_strategy="simple")\nprint(ner("..."))\n\n# or, with character offsets for Chinese and '
-                  'English and no truncation:\n# from toolkit import NERTagger; NERTagger("MODEL")("...")',
+            'aggregation_strategy="simple")\nprint(ner("..."))\n\n# or, with character offsets for Chinese and '
+            'English and no truncation:\n# from toolkit import NERTagger; NERTagger("MODEL")("...")',
         )
         if hub:
             push_output_dir(args.output_dir, hub)
     return results
-
 
 
 if __name__ == "__main__":

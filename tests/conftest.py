@@ -46,7 +46,12 @@ def fixed_tokenizer_dir(corpus_lines, tmp_path_factory) -> Path:
     text = " ".join(corpus_lines).lower()
     chars = sorted({c for c in text if not c.isspace()})
     words = sorted({w.strip(".,") for w in text.split() if w.isascii()} - {""})
-    vocab = [*SPECIAL_TOKENS, *chars, *(f"##{c}" for c in chars if not is_cjk_char(c)), *(w for w in words if w not in chars)]
+    vocab = [
+        *SPECIAL_TOKENS,
+        *chars,
+        *(f"##{c}" for c in chars if not is_cjk_char(c)),
+        *(w for w in words if w not in chars),
+    ]
     directory = tmp_path_factory.mktemp("fixed_tokenizer")
     build_wordpiece_tokenizer(vocab, model_max_length=64).save_pretrained(directory)
     return directory
@@ -59,7 +64,12 @@ def tiny_config(tokenizer):
     return load_preset(
         "tiny",
         vocab_size=len(tokenizer),
-        overrides={"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "max_position_embeddings": 64},
+        overrides={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 64,
+        },
         pad_token_id=tokenizer.pad_token_id,
     )
 

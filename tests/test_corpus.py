@@ -33,7 +33,11 @@ def test_resolve_files_glob_and_dedup(tree):
 
 @pytest.mark.parametrize(
     ("spec", "message"),
-    [("missing.txt", "does not exist"), ("nomatch*.txt", "matches no file"), ("emptydir", "contains no file")],
+    [
+        ("missing.txt", "does not exist"),
+        ("nomatch*.txt", "matches no file"),
+        ("emptydir", "contains no file"),
+    ],
 )
 def test_resolve_files_errors(tmp_path, spec, message):
     (tmp_path / "emptydir").mkdir()
@@ -76,10 +80,13 @@ def test_jsonl_errors_name_file_and_line(tmp_path):
 
 
 def test_load_corpus_mixes_text_and_jsonl_and_skips_blank_lines(tree):
-    corpus, report = load_corpus(train_files=[str(tree / "a"), str(tree / "docs.jsonl")], text_field="body",
-                                 extensions=[".txt"])
+    corpus, report = load_corpus(
+        train_files=[str(tree / "a"), str(tree / "docs.jsonl")], text_field="body", extensions=[".txt"]
+    )
     texts = corpus["train"]["text"]
-    assert sorted(texts) == sorted(["first doc", "second doc", "第三篇文档"] + [f"json doc {i}" for i in range(4)])
+    assert sorted(texts) == sorted(
+        ["first doc", "second doc", "第三篇文档"] + [f"json doc {i}" for i in range(4)]
+    )
     assert report.n_empty_lines == 1 and len(report.files) == 3
 
 
@@ -101,8 +108,12 @@ def test_streaming_gives_same_documents_and_split(corpus_dir):
 
 
 def test_max_samples_and_validation_files(corpus_dir):
-    corpus, _ = load_corpus(train_files=[str(corpus_dir / "train.txt")], validation_files=[str(corpus_dir / "valid.txt")],
-                            max_train_samples=10, max_eval_samples=3)
+    corpus, _ = load_corpus(
+        train_files=[str(corpus_dir / "train.txt")],
+        validation_files=[str(corpus_dir / "valid.txt")],
+        max_train_samples=10,
+        max_eval_samples=3,
+    )
     assert len(corpus["train"]) == 10 and len(corpus["validation"]) == 3
 
 

@@ -33,8 +33,15 @@ sys.meta_path.insert(0, Block())
 @pytest.fixture(scope="module")
 def base_model(tokenizer, tmp_path_factory):
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     out = tmp_path_factory.mktemp("base")
     BertForMaskedLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -47,13 +54,36 @@ def labelled(tmp_path_factory):
 
 
 def _common(out: Path) -> list[str]:
-    return ["--output_dir", str(out), "--max_steps", "6", "--per_device_train_batch_size", "8", "--learning_rate", "1e-3",
-            "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true", "--logging_steps", "2", "--seed", "3"]
+    return [
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "6",
+        "--per_device_train_batch_size",
+        "8",
+        "--learning_rate",
+        "1e-3",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+        "--logging_steps",
+        "2",
+        "--seed",
+        "3",
+    ]
 
 
 def _run_without_toolkit(script: str) -> str:
-    result = subprocess.run([sys.executable, "-c", BLOCK_TOOLKIT + script], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCK_TOOLKIT + script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -61,21 +91,47 @@ def _run_without_toolkit(script: str) -> str:
 @pytest.fixture(scope="module")
 def classifier(base_model, labelled, tmp_path_factory):
     out = tmp_path_factory.mktemp("clf")
-    results = train_classifier.main(["--model_name_or_path", str(base_model), "--train_file", str(labelled["topic_train"]),
-                                     "--validation_file", str(labelled["topic_dev"]), "--test_file", str(labelled["topic_test"]),
-                                     "--freeze_layers", "1", "--languages", "en", "zh", *_common(out)])
+    results = train_classifier.main(
+        [
+            "--model_name_or_path",
+            str(base_model),
+            "--train_file",
+            str(labelled["topic_train"]),
+            "--validation_file",
+            str(labelled["topic_dev"]),
+            "--test_file",
+            str(labelled["topic_test"]),
+            "--freeze_layers",
+            "1",
+            "--languages",
+            "en",
+            "zh",
+            *_common(out),
+        ]
+    )
     return out, results
 
 
 def test_classifier_outputs(classifier):
     out, results = classifier
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "metrics.json", "README.md",
-                 "test_predictions.jsonl", "validation_confusion.png", "test_confusion.png"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "metrics.json",
+        "README.md",
+        "test_predictions.jsonl",
+        "validation_confusion.png",
+        "test_confusion.png",
+    ):
         assert (out / name).is_file(), name
     config = json.loads((out / "config.json").read_text())
     assert set(config["id2label"].values()) == {"geo", "animal", "daily"}
     assert set(results["class_balance"]) == {"geo", "animal", "daily"}
-    assert 0.0 <= results["validation"]["accuracy"] <= 1.0 and len(results["validation"]["confusion_matrix"]) == 3
+    assert (
+        0.0 <= results["validation"]["accuracy"] <= 1.0
+        and len(results["validation"]["confusion_matrix"]) == 3
+    )
     assert "classifier.weight" in results["loading_report"]["newly_initialised"]
     assert any(k.startswith("cls.predictions") for k in results["loading_report"]["unused"])
     rows = [json.loads(line) for line in (out / "test_predictions.jsonl").read_text().splitlines()]
@@ -113,33 +169,82 @@ print("ok")
 
 def test_multi_label_and_pair_classification(base_model, tmp_path):
     path = tmp_path / "ml.jsonl"
-    rows = [{"a": "the cat", "b": "in the garden", "tags": ["animal", "place"] if i % 2 else ["place"]} for i in range(20)]
+    rows = [
+        {"a": "the cat", "b": "in the garden", "tags": ["animal", "place"] if i % 2 else ["place"]}
+        for i in range(20)
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    results = train_classifier.main(["--model_name_or_path", str(base_model), "--train_file", str(path), "--validation_file",
-                                     str(path), "--text_column", "a", "--text_pair_column", "b", "--label_column", "tags",
-                                     "--multi_label", "true", "--max_length", "6", *_common(tmp_path / "o")])
+    results = train_classifier.main(
+        [
+            "--model_name_or_path",
+            str(base_model),
+            "--train_file",
+            str(path),
+            "--validation_file",
+            str(path),
+            "--text_column",
+            "a",
+            "--text_pair_column",
+            "b",
+            "--label_column",
+            "tags",
+            "--multi_label",
+            "true",
+            "--max_length",
+            "6",
+            *_common(tmp_path / "o"),
+        ]
+    )
     assert "micro_f1" in results["validation"]
-    assert results["truncated"]["train"] == 20  # [CLS] the cat [SEP] in the garden [SEP] > 6 tokens: all truncated, counted
-    assert json.loads((tmp_path / "o" / "config.json").read_text())["problem_type"] == "multi_label_classification"
+    assert (
+        results["truncated"]["train"] == 20
+    )  # [CLS] the cat [SEP] in the garden [SEP] > 6 tokens: all truncated, counted
+    assert (
+        json.loads((tmp_path / "o" / "config.json").read_text())["problem_type"]
+        == "multi_label_classification"
+    )
 
 
 @pytest.fixture(scope="module")
 def tagger(base_model, labelled, tmp_path_factory):
     out = tmp_path_factory.mktemp("ner")
-    results = train_ner.main(["--model_name_or_path", str(base_model), "--train_file", str(labelled["ner_train"]),
-                              "--validation_file", str(labelled["ner_dev"]), "--test_file", str(labelled["ner_test"]),
-                              "--max_length", "12", "--stride", "3", *_common(out)])
+    results = train_ner.main(
+        [
+            "--model_name_or_path",
+            str(base_model),
+            "--train_file",
+            str(labelled["ner_train"]),
+            "--validation_file",
+            str(labelled["ner_dev"]),
+            "--test_file",
+            str(labelled["ner_test"]),
+            "--max_length",
+            "12",
+            "--stride",
+            "3",
+            *_common(out),
+        ]
+    )
     return out, results
 
 
 def test_ner_outputs_and_audit(tagger):
     out, results = tagger
-    for name in ("config.json", "model.safetensors", "metrics.json", "README.md", "test_predictions.conll",
-                 "test_predictions.jsonl", "validation_predictions.conll"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "metrics.json",
+        "README.md",
+        "test_predictions.conll",
+        "test_predictions.jsonl",
+        "validation_predictions.conll",
+    ):
         assert (out / name).is_file(), name
     assert results["labels"] == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
     audit = results["alignment"]["train"]
-    assert audit["n_labels_lost"] == 0 and audit["n_windowed_sentences"] > 0  # 12-token windows split sentences
+    assert (
+        audit["n_labels_lost"] == 0 and audit["n_windowed_sentences"] > 0
+    )  # 12-token windows split sentences
     for key in ("overall_f1", "strict_overall_f1", "overall_precision", "overall_recall"):
         assert 0.0 <= results["test"][key] <= 1.0
     conll = (out / "test_predictions.conll").read_text().strip().split("\n\n")
@@ -177,37 +282,89 @@ def test_ner_bioes_jsonl_input(base_model, tmp_path):
     path = tmp_path / "n.jsonl"
     rows = [{"tokens": ["alice", "lives", "in", "paris"], "tags": ["S-PER", "O", "O", "S-LOC"]}] * 10
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    results = train_ner.main(["--model_name_or_path", str(base_model), "--train_file", str(path), "--validation_file",
-                              str(path), *_common(tmp_path / "o")])
+    results = train_ner.main(
+        [
+            "--model_name_or_path",
+            str(base_model),
+            "--train_file",
+            str(path),
+            "--validation_file",
+            str(path),
+            *_common(tmp_path / "o"),
+        ]
+    )
     assert results["schemes"]["train"]["scheme"] == "BIOES" and results["labels"] == ["O", "B-LOC", "B-PER"]
 
 
 def test_finetune_bad_input(base_model, labelled, tmp_path):
     unseen = tmp_path / "dev.txt"
     unseen.write_text("x\tB-MISC\n", encoding="utf-8")
-    with pytest.raises(ToolkitInputError, match=r"dev.txt:1: label 'B-MISC' does not occur in the training data"):
-        train_ner.main(["--model_name_or_path", str(base_model), "--train_file", str(labelled["ner_train"]),
-                        "--validation_file", str(unseen), *_common(tmp_path / "o")])
+    with pytest.raises(
+        ToolkitInputError, match=r"dev.txt:1: label 'B-MISC' does not occur in the training data"
+    ):
+        train_ner.main(
+            [
+                "--model_name_or_path",
+                str(base_model),
+                "--train_file",
+                str(labelled["ner_train"]),
+                "--validation_file",
+                str(unseen),
+                *_common(tmp_path / "o"),
+            ]
+        )
     mismatch = tmp_path / "bad.txt"
     mismatch.write_text("x\tO\ny\n", encoding="utf-8")
     with pytest.raises(ToolkitInputError, match=r"bad.txt:2: expected a token and a tag"):
-        train_ner.main(["--model_name_or_path", str(base_model), "--train_file", str(mismatch), *_common(tmp_path / "o")])
+        train_ner.main(
+            ["--model_name_or_path", str(base_model), "--train_file", str(mismatch), *_common(tmp_path / "o")]
+        )
     with pytest.raises(ToolkitInputError, match="no column 'sentence'"):
-        train_classifier.main(["--model_name_or_path", str(base_model), "--train_file", str(labelled["topic_train"]),
-                               "--text_column", "sentence", *_common(tmp_path / "o")])
+        train_classifier.main(
+            [
+                "--model_name_or_path",
+                str(base_model),
+                "--train_file",
+                str(labelled["topic_train"]),
+                "--text_column",
+                "sentence",
+                *_common(tmp_path / "o"),
+            ]
+        )
     with pytest.raises(ToolkitInputError, match="--freeze_layers 5 but the model has 2 layers"):
-        train_classifier.main(["--model_name_or_path", str(base_model), "--train_file", str(labelled["topic_train"]),
-                               "--freeze_layers", "5", *_common(tmp_path / "o")])
+        train_classifier.main(
+            [
+                "--model_name_or_path",
+                str(base_model),
+                "--train_file",
+                str(labelled["topic_train"]),
+                "--freeze_layers",
+                "5",
+                *_common(tmp_path / "o"),
+            ]
+        )
     with pytest.raises(ToolkitInputError, match="does not exist"):
-        train_classifier.main(["--model_name_or_path", str(tmp_path / "none"), "--train_file", str(labelled["topic_train"]),
-                               *_common(tmp_path / "o")])
+        train_classifier.main(
+            [
+                "--model_name_or_path",
+                str(tmp_path / "none"),
+                "--train_file",
+                str(labelled["topic_train"]),
+                *_common(tmp_path / "o"),
+            ]
+        )
     assert not (tmp_path / "o" / "model.safetensors").exists()
 
 
-@pytest.mark.parametrize("path", sorted((CONFIGS / "classify").glob("*.yaml")) + sorted((CONFIGS / "ner").glob("*.yaml")),
-                         ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize(
+    "path",
+    sorted((CONFIGS / "classify").glob("*.yaml")) + sorted((CONFIGS / "ner").glob("*.yaml")),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
 def test_every_shipped_finetune_config_parses(path):
-    ft, args = parse_config([FinetuneArguments, TrainingArguments], ["--config", str(path), "--output_dir", "unused"])
+    ft, args = parse_config(
+        [FinetuneArguments, TrainingArguments], ["--config", str(path), "--output_dir", "unused"]
+    )
     assert ft.max_length <= 512 and not args.bf16
     for f in (ft.train_file, ft.validation_file, ft.test_file):
         if f:
@@ -221,7 +378,10 @@ def test_classifier_from_a_datasets_repository(base_model, labelled, tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "train.jsonl").write_text(labelled["topic_train"].read_text(encoding="utf-8"), encoding="utf-8")
-    (repo / "validation.jsonl").write_text(labelled["topic_dev"].read_text(encoding="utf-8"), encoding="utf-8")
-    results = train_classifier.main(["--model_name_or_path", str(base_model), "--dataset_name", str(repo),
-                                     *_common(tmp_path / "o")])
+    (repo / "validation.jsonl").write_text(
+        labelled["topic_dev"].read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    results = train_classifier.main(
+        ["--model_name_or_path", str(base_model), "--dataset_name", str(repo), *_common(tmp_path / "o")]
+    )
     assert set(results["class_balance"]) == {"geo", "animal", "daily"} and "validation" in results

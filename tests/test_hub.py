@@ -61,22 +61,45 @@ with torch.no_grad():
     logits = model(**tok("北京是中国的[MASK]都。", return_tensors="pt")).logits
 print(json.dumps(logits[0, :4, :6].tolist()))
 """
-    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": token, "HF_HUB_OFFLINE": "0",
-           "HF_HOME": str(Path(os.environ.get("TMPDIR", "/tmp")) / f"hf_home_{os.getpid()}_{repo_id.replace('/', '_')}")}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": hub.url,
+        "HF_TOKEN": token,
+        "HF_HUB_OFFLINE": "0",
+        "HF_HOME": str(
+            Path(os.environ.get("TMPDIR", "/tmp")) / f"hf_home_{os.getpid()}_{repo_id.replace('/', '_')}"
+        ),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_pretrain_push_round_trip_and_token_hygiene(hub_env, corpus_dir, tmp_path, capsys, caplog):
     out = tmp_path / "mlm"
-    pretrain.main(tiny_recipe_flags(corpus_dir, out, "--push_to_hub", "true", "--hub_model_id", "tiny-mlm",
-                                    "--hub_token", ALICE, "--hub_revision", "v1"))
+    pretrain.main(
+        tiny_recipe_flags(
+            corpus_dir,
+            out,
+            "--push_to_hub",
+            "true",
+            "--hub_model_id",
+            "tiny-mlm",
+            "--hub_token",
+            ALICE,
+            "--hub_revision",
+            "v1",
+        )
+    )
     assert "alice/tiny-mlm" in hub_env.repos
     assert set(hub_env.repos["alice/tiny-mlm"]["branches"]) >= {"main", "v1"}
     pushed = hub_env.repos["alice/tiny-mlm"]["branches"]["v1"]["files"]
     assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= set(pushed)
-    assert not any(name.startswith(("checkpoint-", "runs/")) or name == "training_args.bin" for name in pushed)
+    assert not any(
+        name.startswith(("checkpoint-", "runs/")) or name == "training_args.bin" for name in pushed
+    )
     # The token appears nowhere: output files, pushed files, logs, printed output.
     captured = capsys.readouterr()
     assert ALICE not in _all_text([out]) + captured.out + captured.err + caplog.text
@@ -87,7 +110,11 @@ def test_pretrain_push_round_trip_and_token_hygiene(hub_env, corpus_dir, tmp_pat
 
     tok = AutoTokenizer.from_pretrained(out)
     with torch.no_grad():
-        local = AutoModelForMaskedLM.from_pretrained(out).eval()(**tok("北京是中国的[MASK]都。", return_tensors="pt")).logits
+        local = (
+            AutoModelForMaskedLM.from_pretrained(out)
+            .eval()(**tok("北京是中国的[MASK]都。", return_tensors="pt"))
+            .logits
+        )
     hub_env.repos["alice/tiny-mlm"]["branches"]["main"] = hub_env.repos["alice/tiny-mlm"]["branches"]["v1"]
     remote = _load_and_predict(hub_env, "alice/tiny-mlm", ALICE)
     torch.testing.assert_close(torch.tensor(remote), local[0, :4, :6])
@@ -102,15 +129,50 @@ def test_cards_parse_with_model_index(hub_env, corpus_dir, tmp_path, tokenizer):
     assert card.data.datasets == ["train.txt"] and "toolkit" in card.data.tags
     assert card.data.eval_results[0].metric_type == "perplexity"
     labelled = write_demo_labelled(tmp_path / "data", n=40)
-    common = ["--max_steps", "2", "--per_device_train_batch_size", "8", "--report_to", "none", "--save_strategy", "no",
-              "--model_name_or_path", str(out)]
-    train_classifier.main(["--train_file", str(labelled["topic_train"]), "--test_file", str(labelled["topic_test"]),
-                           "--output_dir", str(tmp_path / "clf"), *common])
-    train_ner.main(["--train_file", str(labelled["ner_train"]), "--test_file", str(labelled["ner_test"]),
-                    "--output_dir", str(tmp_path / "ner"), *common])
-    for name, tag, metric in (("clf", "text-classification", "accuracy"), ("ner", "token-classification", "overall_f1")):
+    common = [
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "8",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+        "--model_name_or_path",
+        str(out),
+    ]
+    train_classifier.main(
+        [
+            "--train_file",
+            str(labelled["topic_train"]),
+            "--test_file",
+            str(labelled["topic_test"]),
+            "--output_dir",
+            str(tmp_path / "clf"),
+            *common,
+        ]
+    )
+    train_ner.main(
+        [
+            "--train_file",
+            str(labelled["ner_train"]),
+            "--test_file",
+            str(labelled["ner_test"]),
+            "--output_dir",
+            str(tmp_path / "ner"),
+            *common,
+        ]
+    )
+    for name, tag, metric in (
+        ("clf", "text-classification", "accuracy"),
+        ("ner", "token-classification", "overall_f1"),
+    ):
         card = ModelCard.load(tmp_path / name / "README.md")
-        assert card.data.pipeline_tag == tag and card.data.base_model == str(out) and card.data.datasets == ["data"]
+        assert (
+            card.data.pipeline_tag == tag
+            and card.data.base_model == str(out)
+            and card.data.datasets == ["data"]
+        )
         assert metric in {r.metric_type for r in card.data.eval_results}
         text = (tmp_path / name / "README.md").read_text()
         assert "## Results" in text and "## How to use" in text and "recipes/" in text
@@ -147,7 +209,11 @@ def test_preflight_unreachable_hub(hub_env, monkeypatch):
 def test_preflight_fails_before_training(hub_env, corpus_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", BOB)
     with pytest.raises(ToolkitInputError, match="cannot write to namespace 'alice'"):
-        pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "o", "--push_to_hub", "true", "--hub_model_id", "alice/m"))
+        pretrain.main(
+            tiny_recipe_flags(
+                corpus_dir, tmp_path / "o", "--push_to_hub", "true", "--hub_model_id", "alice/m"
+            )
+        )
     assert not (tmp_path / "o" / "model.safetensors").exists()
 
 
@@ -155,8 +221,18 @@ def test_network_error_keeps_output_and_prints_retry(hub_env, corpus_dir, tmp_pa
     out = tmp_path / "mlm"
     hub_env.fail_next_commit = True
     with pytest.raises(HubError, match="retry with") as err:
-        pretrain.main(tiny_recipe_flags(corpus_dir, out, "--push_to_hub", "true", "--hub_model_id", "alice/flaky",
-                                        "--hub_private_repo", "true"))
+        pretrain.main(
+            tiny_recipe_flags(
+                corpus_dir,
+                out,
+                "--push_to_hub",
+                "true",
+                "--hub_model_id",
+                "alice/flaky",
+                "--hub_private_repo",
+                "true",
+            )
+        )
     assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()
     retry = str(err.value).splitlines()[-1].split()
     assert retry[:2] == ["python", "recipes/push_to_hub.py"] and "--private" in retry
@@ -178,14 +254,33 @@ def test_vector_set_round_trip(hub_env, corpus_dir, tokenizer, tmp_path):
     from transformers import BertConfig, BertModel
 
     ckpt = tmp_path / "ckpt"
-    BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(ckpt)
+    BertModel(
+        BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
+    ).save_pretrained(ckpt)
     tokenizer.save_pretrained(ckpt)
     vec_dir = tmp_path / "vectors"
     vec_dir.mkdir()
     (vec_dir / "unrelated.txt").write_text("not part of the set")
-    vs = extract_vectors.main(["--checkpoint", str(ckpt), "--input", str(corpus_dir / "train.txt"), "--output",
-                               str(vec_dir / "chars.vec"), "--push_to_hub", "--hub_model_id", "alice/chars"])
+    vs = extract_vectors.main(
+        [
+            "--checkpoint",
+            str(ckpt),
+            "--input",
+            str(corpus_dir / "train.txt"),
+            "--output",
+            str(vec_dir / "chars.vec"),
+            "--push_to_hub",
+            "--hub_model_id",
+            "alice/chars",
+        ]
+    )
     files = hub_env.repos["alice/chars"]["branches"]["main"]["files"]
     assert set(files) == {"chars.vec", "chars.vec.coverage.json", "README.md"}
     card = files["README.md"].decode()

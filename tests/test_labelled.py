@@ -35,7 +35,9 @@ def test_classification_formats(tmp_path):
 
 def test_multi_label_and_pairs(tmp_path):
     path = _write(tmp_path / "m.jsonl", json.dumps({"a": "x", "b": "y", "tags": ["t1", "t2"]}) + "\n")
-    ex = read_classification(path, text_column="a", text_pair_column="b", label_column="tags", multi_label=True)[0]
+    ex = read_classification(
+        path, text_column="a", text_pair_column="b", label_column="tags", multi_label=True
+    )[0]
     assert ex.text_pair == "y" and ex.labels == ["t1", "t2"]
     csv_path = _write(tmp_path / "m.csv", "text,label\nx,a|b\n")
     assert read_classification(csv_path, multi_label=True, label_separator="|")[0].labels == ["a", "b"]
@@ -45,7 +47,11 @@ def test_multi_label_and_pairs(tmp_path):
     ("content", "kwargs", "message"),
     [
         ('{"txt": "x", "label": 1}\n', {}, r"a.jsonl:1: no column 'text' \(found \['label', 'txt'\]\)"),
-        ('{"text": "x", "label": 1}\n{"text": "y", "label": "pos"}\n', {}, r"a.jsonl:2: label column 'label' mixes"),
+        (
+            '{"text": "x", "label": 1}\n{"text": "y", "label": "pos"}\n',
+            {},
+            r"a.jsonl:2: label column 'label' mixes",
+        ),
         ('{"text": "", "label": 1}\n', {}, r"a.jsonl:1: empty"),
         ("\n\n", {}, "no example"),
         ('{"text": "x"}\n', {}, r"a.jsonl:1: no column 'label'"),
@@ -64,19 +70,32 @@ def test_unlabelled_test_file_is_allowed(tmp_path):
 
 def test_label_map_and_unknown_labels():
     assert build_label_map(["10", "2", "1"]) == ["1", "2", "10"]
-    assert build_label_map(["I-PER", "B-PER", "O", "B-LOC", "I-LOC"]) == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
-    with pytest.raises(ToolkitInputError, match=r"dev.txt:7: label 'B-MISC' does not occur in the training data"):
+    assert build_label_map(["I-PER", "B-PER", "O", "B-LOC", "I-LOC"]) == [
+        "O",
+        "B-LOC",
+        "I-LOC",
+        "B-PER",
+        "I-PER",
+    ]
+    with pytest.raises(
+        ToolkitInputError, match=r"dev.txt:7: label 'B-MISC' does not occur in the training data"
+    ):
         check_labels_known([("dev.txt", 7, ["O", "B-MISC"])], ["O", "B-PER"])
 
 
 def test_class_balance():
     from toolkit import ClassificationExample
 
-    assert class_balance([ClassificationExample("a", ["x"]), ClassificationExample("b", ["x", "y"])]) == {"x": 2, "y": 1}
+    assert class_balance([ClassificationExample("a", ["x"]), ClassificationExample("b", ["x", "y"])]) == {
+        "x": 2,
+        "y": 1,
+    }
 
 
 def test_conll_reader_columns_docstart_and_errors(tmp_path):
-    path = _write(tmp_path / "c.txt", "-DOCSTART- -X- O O\n\nEU NNP B-ORG\nrejects VBZ O\n\n\nGerman JJ B-MISC\n")
+    path = _write(
+        tmp_path / "c.txt", "-DOCSTART- -X- O O\n\nEU NNP B-ORG\nrejects VBZ O\n\n\nGerman JJ B-MISC\n"
+    )
     sents = read_conll(path)
     assert [s.tokens for s in sents] == [["EU", "rejects"], ["German"]]
     assert sents[1].tags == ["B-MISC"] and sents[1].line == 7
@@ -91,11 +110,28 @@ def test_conll_reader_columns_docstart_and_errors(tmp_path):
 
 
 def test_ner_jsonl_tokens_and_spans(tmp_path):
-    path = _write(tmp_path / "n.jsonl", "\n".join([
-        json.dumps({"tokens": ["New", "York"], "tags": ["B-LOC", "I-LOC"]}),
-        json.dumps({"text": "张三在北京", "spans": [{"start": 0, "end": 2, "label": "PER"}, {"start": 3, "end": 5, "label": "LOC"}]}, ensure_ascii=False),
-        json.dumps({"text": "I love New York", "entities": [{"start": 7, "end": 15, "label": "LOC"}]}),
-    ]) + "\n")
+    path = _write(
+        tmp_path / "n.jsonl",
+        "\n".join(
+            [
+                json.dumps({"tokens": ["New", "York"], "tags": ["B-LOC", "I-LOC"]}),
+                json.dumps(
+                    {
+                        "text": "张三在北京",
+                        "spans": [
+                            {"start": 0, "end": 2, "label": "PER"},
+                            {"start": 3, "end": 5, "label": "LOC"},
+                        ],
+                    },
+                    ensure_ascii=False,
+                ),
+                json.dumps(
+                    {"text": "I love New York", "entities": [{"start": 7, "end": 15, "label": "LOC"}]}
+                ),
+            ]
+        )
+        + "\n",
+    )
     a, b, c = read_ner_jsonl(path)
     assert a.tags == ["B-LOC", "I-LOC"]
     assert b.tokens == list("张三在北京") and b.tags == ["B-PER", "I-PER", "O", "B-LOC", "I-LOC"]
@@ -108,7 +144,13 @@ def test_ner_jsonl_tokens_and_spans(tmp_path):
         ({"tokens": ["a", "b"], "tags": ["O"]}, r"n.jsonl:1: 2 tokens but 1 tags"),
         ({"text": "abc def", "spans": [{"start": 1, "end": 3, "label": "X"}]}, "token boundaries"),
         ({"text": "abc", "spans": [{"start": 0, "end": 9, "label": "X"}]}, "outside the text"),
-        ({"text": "甲乙", "spans": [{"start": 0, "end": 2, "label": "X"}, {"start": 1, "end": 2, "label": "Y"}]}, "overlaps"),
+        (
+            {
+                "text": "甲乙",
+                "spans": [{"start": 0, "end": 2, "label": "X"}, {"start": 1, "end": 2, "label": "Y"}],
+            },
+            "overlaps",
+        ),
         ({"words": ["a"]}, "expected 'tokens'"),
         ({"tokens": [], "tags": []}, "empty sentence"),
     ],
@@ -120,10 +162,19 @@ def test_ner_jsonl_errors(tmp_path, record, message):
 
 
 def test_scheme_conversion():
-    assert to_bio(["S-PER", "O", "B-LOC", "I-LOC", "E-LOC"], "BIOES") == (["B-PER", "O", "B-LOC", "I-LOC", "I-LOC"], 0)
-    assert to_bio(["I-PER", "I-PER", "B-PER", "O", "I-LOC"], "IOB1") == (["B-PER", "I-PER", "B-PER", "O", "B-LOC"], 0)
+    assert to_bio(["S-PER", "O", "B-LOC", "I-LOC", "E-LOC"], "BIOES") == (
+        ["B-PER", "O", "B-LOC", "I-LOC", "I-LOC"],
+        0,
+    )
+    assert to_bio(["I-PER", "I-PER", "B-PER", "O", "I-LOC"], "IOB1") == (
+        ["B-PER", "I-PER", "B-PER", "O", "B-LOC"],
+        0,
+    )
     # invalid BIO: an I- with no B- is repaired and counted
-    assert to_bio(["O", "I-PER", "I-PER", "B-LOC", "I-PER"], "BIO") == (["O", "B-PER", "I-PER", "B-LOC", "B-PER"], 2)
+    assert to_bio(["O", "I-PER", "I-PER", "B-LOC", "I-PER"], "BIO") == (
+        ["O", "B-PER", "I-PER", "B-LOC", "B-PER"],
+        2,
+    )
 
 
 def test_normalise_schemes_detects_and_counts(tmp_path):
@@ -137,4 +188,7 @@ def test_normalise_schemes_detects_and_counts(tmp_path):
 
 
 def test_spans_to_bio_whitespace_and_char():
-    assert spans_to_bio("北京 欢迎你", [{"start": 0, "end": 2, "label": "LOC"}]) == (list("北京欢迎你"), ["B-LOC", "I-LOC", "O", "O", "O"])
+    assert spans_to_bio("北京 欢迎你", [{"start": 0, "end": 2, "label": "LOC"}]) == (
+        list("北京欢迎你"),
+        ["B-LOC", "I-LOC", "O", "O", "O"],
+    )

@@ -17,8 +17,14 @@ def test_masking_rate_and_80_10_10_split():
     ids = torch.randint(5, 1000, (200, 128))
     ids[:, 0] = 1
     ids[:, -1] = 2
-    corrupted, labels = mask_tokens(ids, special_mask=_special_mask(ids), mask_token_id=4,
-                                    random_token_ids=torch.arange(5, 1000), mlm_probability=0.15, generator=g)
+    corrupted, labels = mask_tokens(
+        ids,
+        special_mask=_special_mask(ids),
+        mask_token_id=4,
+        random_token_ids=torch.arange(5, 1000),
+        mlm_probability=0.15,
+        generator=g,
+    )
     selected = labels != IGNORE_INDEX
     rate = selected.float().mean().item()
     assert 0.14 < rate < 0.16
@@ -35,8 +41,14 @@ def test_special_tokens_are_never_masked():
     ids = torch.randint(0, 3, (50, 40))
     ids[:, ::2] = 7
     special = _special_mask(ids)
-    corrupted, labels = mask_tokens(ids, special_mask=special, mask_token_id=4, random_token_ids=torch.arange(5, 10),
-                                    mlm_probability=0.9, generator=g)
+    corrupted, labels = mask_tokens(
+        ids,
+        special_mask=special,
+        mask_token_id=4,
+        random_token_ids=torch.arange(5, 10),
+        mlm_probability=0.9,
+        generator=g,
+    )
     assert (labels[special] == IGNORE_INDEX).all()
     assert torch.equal(corrupted[special], ids[special])
 
@@ -46,9 +58,15 @@ def test_whole_words_are_masked_together():
     ids = torch.randint(5, 100, (100, 60))
     starts = torch.zeros_like(ids)
     starts[:, ::3] = 1  # words of three pieces
-    _, labels = mask_tokens(ids, special_mask=torch.zeros_like(ids, dtype=torch.bool), mask_token_id=4,
-                            random_token_ids=torch.arange(5, 100), word_starts=starts, mlm_probability=0.15,
-                            generator=g)
+    _, labels = mask_tokens(
+        ids,
+        special_mask=torch.zeros_like(ids, dtype=torch.bool),
+        mask_token_id=4,
+        random_token_ids=torch.arange(5, 100),
+        word_starts=starts,
+        mlm_probability=0.15,
+        generator=g,
+    )
     selected = (labels != IGNORE_INDEX).view(100, 20, 3)
     assert ((selected.sum(-1) == 0) | (selected.sum(-1) == 3)).all()
     assert 0.12 < selected.float().mean().item() < 0.18
@@ -57,13 +75,21 @@ def test_whole_words_are_masked_together():
 def test_every_row_gets_at_least_one_prediction():
     g = torch.Generator().manual_seed(3)
     ids = torch.randint(5, 100, (64, 6))
-    _, labels = mask_tokens(ids, special_mask=torch.zeros_like(ids, dtype=torch.bool), mask_token_id=4,
-                            random_token_ids=torch.arange(5, 100), mlm_probability=0.01, generator=g)
+    _, labels = mask_tokens(
+        ids,
+        special_mask=torch.zeros_like(ids, dtype=torch.bool),
+        mask_token_id=4,
+        random_token_ids=torch.arange(5, 100),
+        mlm_probability=0.01,
+        generator=g,
+    )
     assert ((labels != IGNORE_INDEX).sum(1) >= 1).all()
 
 
 def test_collator_is_deterministic_per_epoch_and_dynamic_across_epochs(tokenizer, corpus_lines):
-    blocks = prepare_mlm_dataset(datasets.Dataset.from_dict({"text": corpus_lines[:60]}), tokenizer, block_size=32)
+    blocks = prepare_mlm_dataset(
+        datasets.Dataset.from_dict({"text": corpus_lines[:60]}), tokenizer, block_size=32
+    )
     features = [blocks[i] for i in range(8)]
     collator = MLMCollator(tokenizer, seed=5)
     first = collator(features)
@@ -76,8 +102,14 @@ def test_collator_is_deterministic_per_epoch_and_dynamic_across_epochs(tokenizer
 
 def test_collator_chinese_whole_word_masking_with_jieba(tokenizer):
     text = ["北京是中国的首都。小明在学校吃苹果。"] * 4
-    blocks = prepare_mlm_dataset(datasets.Dataset.from_dict({"text": text}), tokenizer, block_size=64,
-                                 whole_word_mask=True, segmenter="jieba", line_by_line=True)
+    blocks = prepare_mlm_dataset(
+        datasets.Dataset.from_dict({"text": text}),
+        tokenizer,
+        block_size=64,
+        whole_word_mask=True,
+        segmenter="jieba",
+        line_by_line=True,
+    )
     collator = MLMCollator(tokenizer, whole_word_mask=True, mlm_probability=0.5, seed=0)
     tokens = tokenizer.convert_ids_to_tokens(blocks[0]["input_ids"])
     for epoch in range(10):
@@ -101,7 +133,9 @@ def test_sparse_head_loss_equals_dense_head_loss(tiny_config, tokenizer, corpus_
     sparse = SparseHeadBertForMaskedLM(tiny_config).eval()
     dense = BertForMaskedLM(tiny_config).eval()
     dense.load_state_dict(sparse.state_dict())
-    blocks = prepare_mlm_dataset(datasets.Dataset.from_dict({"text": corpus_lines[:40]}), tokenizer, block_size=32)
+    blocks = prepare_mlm_dataset(
+        datasets.Dataset.from_dict({"text": corpus_lines[:40]}), tokenizer, block_size=32
+    )
     batch = MLMCollator(tokenizer, seed=0)([blocks[i] for i in range(6)])
     loss_sparse = sparse(**batch).loss
     loss_dense = dense(**batch).loss

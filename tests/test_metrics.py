@@ -37,7 +37,9 @@ def test_multilabel_scores_equal_sklearn():
     pred = [[g if rng.random() < 0.8 else 1 - g for g in row] for row in gold]
     scores = load_metric("classification_scores", "multilabel").compute(predictions=pred, references=gold)
     assert scores["micro_f1"] == pytest.approx(sklearn_metrics.f1_score(gold, pred, average="micro"))
-    assert scores["macro_f1"] == pytest.approx(sklearn_metrics.f1_score(gold, pred, average="macro", zero_division=0))
+    assert scores["macro_f1"] == pytest.approx(
+        sklearn_metrics.f1_score(gold, pred, average="macro", zero_division=0)
+    )
     assert scores["accuracy"] == pytest.approx(sklearn_metrics.accuracy_score(gold, pred))
 
 
@@ -48,7 +50,10 @@ def test_entity_f1_equals_seqeval(mode):
 
     rng = random.Random(2)
     gold = [_random_tags(rng, rng.randint(1, 25)) for _ in range(200)]
-    pred = [[t if rng.random() < 0.7 else rng.choice(["O", "B-PER", "I-PER", "I-LOC"]) for t in row] for row in gold]
+    pred = [
+        [t if rng.random() < 0.7 else rng.choice(["O", "B-PER", "I-PER", "I-LOC"]) for t in row]
+        for row in gold
+    ]
     kwargs = {"mode": "strict", "scheme": IOB2} if mode == "strict" else {}
     ours = load_metric("entity_f1").compute(predictions=pred, references=gold, mode=mode)
     assert ours["overall_f1"] == pytest.approx(seqeval_metrics.f1_score(gold, pred, **kwargs))

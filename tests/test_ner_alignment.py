@@ -29,7 +29,9 @@ def test_first_subtoken_labelled_rest_ignored(tokenizer):
     assert window["labels"][0] == -100 and window["labels"][-1] == -100
     assert window["labels"][1] == L2I["B-LOC"]
     assert window["labels"][2 : 1 + n_pieces] == [-100] * (n_pieces - 1)
-    (all_window,) = encode_sentence(words, tags, tokenizer, label2id=L2I, max_length=64, label_all_tokens=True)
+    (all_window,) = encode_sentence(
+        words, tags, tokenizer, label2id=L2I, max_length=64, label_all_tokens=True
+    )
     assert all_window["labels"][2 : 1 + n_pieces] == [L2I["I-LOC"]] * (n_pieces - 1)
 
 
@@ -72,9 +74,17 @@ def test_long_sentence_is_windowed_without_losing_labels(tokenizer):
 @pytest.fixture(scope="module")
 def tagger_dir(tokenizer, tmp_path_factory):
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, num_labels=len(LABELS),
-                        id2label=dict(enumerate(LABELS)), label2id=L2I)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id=L2I,
+    )
     out = tmp_path_factory.mktemp("tagger")
     BertForTokenClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -103,7 +113,11 @@ def test_split_words_and_entities():
     words = split_words("张三在New York工作, 2024年。")
     assert [w for w, _, _ in words] == ["张", "三", "在", "New", "York", "工", "作", ",", "2024", "年", "。"]
     assert words[3] == ("New", 3, 6)
-    assert bio_entities(["B-PER", "I-PER", "O", "I-LOC", "B-LOC"]) == [("PER", 0, 2), ("LOC", 3, 4), ("LOC", 4, 5)]
+    assert bio_entities(["B-PER", "I-PER", "O", "I-LOC", "B-LOC"]) == [
+        ("PER", 0, 2),
+        ("LOC", 3, 4),
+        ("LOC", 4, 5),
+    ]
 
 
 def test_tagger_returns_character_spans(tagger_dir):

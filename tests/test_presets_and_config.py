@@ -39,7 +39,12 @@ def test_parameter_count_matches_the_real_model(name):
 
 
 def test_overrides_and_bad_keys(tmp_path):
-    assert load_preset("tiny", overrides=parse_overrides("num_hidden_layers=3,hidden_dropout_prob=0")).num_hidden_layers == 3
+    assert (
+        load_preset(
+            "tiny", overrides=parse_overrides("num_hidden_layers=3,hidden_dropout_prob=0")
+        ).num_hidden_layers
+        == 3
+    )
     with pytest.raises(ToolkitInputError, match="not BertConfig fields"):
         load_preset("tiny", overrides={"num_layers": 3})
     with pytest.raises(ToolkitInputError, match="unknown size preset"):
@@ -70,7 +75,10 @@ ARG_TYPES = [CorpusArguments, TokenizerArguments, MLMArguments, TrainingArgument
 
 def test_yaml_base_with_flags_winning(tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("train_files: [a.txt, b.txt]\nblock_size: 64\nlearning_rate: 0.001\noutput_dir: out\n", encoding="utf-8")
+    cfg.write_text(
+        "train_files: [a.txt, b.txt]\nblock_size: 64\nlearning_rate: 0.001\noutput_dir: out\n",
+        encoding="utf-8",
+    )
     corpus, _, mlm, args = parse_config(ARG_TYPES, ["--config", str(cfg), "--block_size", "32"])
     assert corpus.train_files == ["a.txt", "b.txt"]
     assert mlm.block_size == 32
@@ -90,7 +98,9 @@ def test_unknown_options_are_errors(tmp_path):
 def test_every_shipped_pretrain_config_parses(path):
     corpus, tok, mlm, args = parse_config(ARG_TYPES, ["--config", str(path), "--output_dir", "unused"])
     assert mlm.preset in PRESET_NAMES
-    config = load_preset(mlm.preset, vocab_size=tok.vocab_size, overrides=parse_overrides(mlm.config_overrides))
+    config = load_preset(
+        mlm.preset, vocab_size=tok.vocab_size, overrides=parse_overrides(mlm.config_overrides)
+    )
     assert mlm.block_size <= config.max_position_embeddings
     assert not args.bf16  # never on this CPU
     if corpus.train_files:  # real-data configs point into ../shared/data

@@ -25,22 +25,47 @@ def _losses(output_dir: Path) -> dict[int, float]:
 @pytest.fixture(scope="module")
 def trained(corpus_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("pretrained")
-    metrics = pretrain.main(tiny_recipe_flags(corpus_dir, out, "--eval_strategy", "steps", "--eval_steps", "2",
-                                              "--whole_word_mask", "true", "--chinese_segmenter", "jieba",
-                                              "--report_to", "tensorboard",
-                                              "--fill_mask_examples", "北京是中国的[MASK]都。"))
+    metrics = pretrain.main(
+        tiny_recipe_flags(
+            corpus_dir,
+            out,
+            "--eval_strategy",
+            "steps",
+            "--eval_steps",
+            "2",
+            "--whole_word_mask",
+            "true",
+            "--chinese_segmenter",
+            "jieba",
+            "--report_to",
+            "tensorboard",
+            "--fill_mask_examples",
+            "北京是中国的[MASK]都。",
+        )
+    )
     return out, metrics
 
 
 def test_output_directory_is_a_plain_hf_model(trained):
     out, metrics = trained
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "training_args.bin",
-                 "metrics.json", "loss_curve.png", "README.md", "trainer_state.json"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "training_args.bin",
+        "metrics.json",
+        "loss_curve.png",
+        "README.md",
+        "trainer_state.json",
+    ):
         assert (out / name).is_file(), name
     config = json.loads((out / "config.json").read_text())
     assert config["architectures"] == ["BertForMaskedLM"]
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["metrics"]["eval_perplexity"] == pytest.approx(float(torch.tensor(saved["metrics"]["eval_loss"]).exp()))
+    assert saved["metrics"]["eval_perplexity"] == pytest.approx(
+        float(torch.tensor(saved["metrics"]["eval_loss"]).exp())
+    )
     assert saved["tokenizer"]["unk_rate"] == 0.0
     assert saved["blocks"]["n_blocks"] > 0 and metrics["train_tokens_seen"] > 0
     card = (out / "README.md").read_text()
@@ -68,19 +93,28 @@ preds = fill("北京是中国的[MASK]都。", top_k=3)
 assert len(preds) == 3 and all("token_str" in p for p in preds)
 print("ok", preds[0]["token_str"])
 """
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("ok")
 
 
 def test_seeded_loss_regression(corpus_dir, fixed_tokenizer_dir, tmp_path):
-    pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "run", "--tokenizer_name_or_path", str(fixed_tokenizer_dir)))
+    pretrain.main(
+        tiny_recipe_flags(corpus_dir, tmp_path / "run", "--tokenizer_name_or_path", str(fixed_tokenizer_dir))
+    )
     losses = _losses(tmp_path / "run")
     assert sorted(losses) == [1, 2, 3, 4]
     # Pinned on CPU (fp32, torch 2.13, transformers 5.24); a change here means the numerics changed.
     expected = torch.tensor([5.3060, 5.2642, 5.2344, 5.2299])
-    torch.testing.assert_close(torch.tensor([losses[s] for s in (1, 2, 3, 4)]), expected, rtol=2e-3, atol=2e-3)
+    torch.testing.assert_close(
+        torch.tensor([losses[s] for s in (1, 2, 3, 4)]), expected, rtol=2e-3, atol=2e-3
+    )
 
 
 def test_resume_continues_the_same_loss_curve(corpus_dir, tmp_path):
@@ -94,34 +128,64 @@ def test_resume_continues_the_same_loss_curve(corpus_dir, tmp_path):
     pretrain.main(tiny_recipe_flags(corpus_dir, resumed, *common))
     a, b = _losses(full), _losses(resumed)
     assert [s for s in b if s > 3] == [4, 5, 6]
-    torch.testing.assert_close(torch.tensor([b[s] for s in (4, 5, 6)]), torch.tensor([a[s] for s in (4, 5, 6)]))
+    torch.testing.assert_close(
+        torch.tensor([b[s] for s in (4, 5, 6)]), torch.tensor([a[s] for s in (4, 5, 6)])
+    )
 
 
 def test_resume_from_missing_path_is_an_error(corpus_dir, tmp_path):
     with pytest.raises(ToolkitInputError, match="not a directory"):
-        pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "o", "--resume_from_checkpoint", str(tmp_path / "nope")))
+        pretrain.main(
+            tiny_recipe_flags(corpus_dir, tmp_path / "o", "--resume_from_checkpoint", str(tmp_path / "nope"))
+        )
 
 
 def test_line_by_line_and_reused_tokenizer(corpus_dir, trained, tmp_path):
     out, _ = trained
-    metrics = pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "lbl", "--line_by_line", "true",
-                                              "--tokenizer_name_or_path", str(out), "--max_steps", "2"))
+    metrics = pretrain.main(
+        tiny_recipe_flags(
+            corpus_dir,
+            tmp_path / "lbl",
+            "--line_by_line",
+            "true",
+            "--tokenizer_name_or_path",
+            str(out),
+            "--max_steps",
+            "2",
+        )
+    )
     assert metrics["train_tokens_seen"] > 0
-    assert json.loads((tmp_path / "lbl" / "tokenizer.json").read_text())["model"]["vocab"] == json.loads(
-        (out / "tokenizer.json").read_text())["model"]["vocab"]
+    assert (
+        json.loads((tmp_path / "lbl" / "tokenizer.json").read_text())["model"]["vocab"]
+        == json.loads((out / "tokenizer.json").read_text())["model"]["vocab"]
+    )
 
 
 def test_continue_pretraining_from_checkpoint(corpus_dir, trained, tmp_path):
     out, _ = trained
-    metrics = pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "cont", "--model_name_or_path", str(out),
-                                              "--preset", "tiny", "--config_overrides", "", "--max_steps", "2"))
+    metrics = pretrain.main(
+        tiny_recipe_flags(
+            corpus_dir,
+            tmp_path / "cont",
+            "--model_name_or_path",
+            str(out),
+            "--preset",
+            "tiny",
+            "--config_overrides",
+            "",
+            "--max_steps",
+            "2",
+        )
+    )
     assert metrics["train_loss"] > 0
     card = (tmp_path / "cont" / "README.md").read_text()
     assert f"base_model: {out}" in card
 
 
 def test_streaming_run(corpus_dir, tmp_path):
-    metrics = pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "s", "--streaming", "true", "--max_steps", "2"))
+    metrics = pretrain.main(
+        tiny_recipe_flags(corpus_dir, tmp_path / "s", "--streaming", "true", "--max_steps", "2")
+    )
     assert metrics["train_tokens_seen"] > 0
 
 
@@ -163,29 +227,63 @@ def test_eval_without_validation_data_is_refused(corpus_dir, tmp_path):
 
 
 def test_cli_reports_errors_with_exit_code_2(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "recipes" / "pretrain.py"), "--train_files",
-                             str(tmp_path / "nothing.txt"), "--output_dir", str(tmp_path / "o")],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "recipes" / "pretrain.py"),
+            "--train_files",
+            str(tmp_path / "nothing.txt"),
+            "--output_dir",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert "error: input path" in result.stderr and "does not exist" in result.stderr
 
 
 LAUNCHERS = {
-    "torchrun": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"],
+    "torchrun": [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+    ],
     # On CPU, accelerate's --multi_gpu launcher is what starts several gloo processes (--cpu starts one).
-    "accelerate": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-                   "29518"],
+    "accelerate": [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "29518",
+    ],
 }
 
 
 @pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
 def test_two_process_run(launcher, corpus_dir, tmp_path):
     out = tmp_path / "ddp"
-    flags = tiny_recipe_flags(corpus_dir, out, "--max_steps", "3", "--eval_strategy", "steps", "--eval_steps", "3")
+    flags = tiny_recipe_flags(
+        corpus_dir, out, "--max_steps", "3", "--eval_strategy", "steps", "--eval_steps", "3"
+    )
     cmd = [*LAUNCHERS[launcher], str(ROOT / "recipes" / "pretrain.py"), *flags]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 3

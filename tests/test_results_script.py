@@ -15,8 +15,19 @@ import results  # noqa: E402
 def test_results_script_smoke(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{results.MARK_START}\nold\n{results.MARK_END}\noutro\n", encoding="utf-8")
-    out = results.main(["--smoke", "--presets", "tiny", "--languages", "zh", "--output_dir", str(tmp_path / "r"),
-                        "--readme", str(readme)])
+    out = results.main(
+        [
+            "--smoke",
+            "--presets",
+            "tiny",
+            "--languages",
+            "zh",
+            "--output_dir",
+            str(tmp_path / "r"),
+            "--readme",
+            str(readme),
+        ]
+    )
     (row,) = out["rows"]
     assert row["pretrain"]["tokens_seen"] > 0 and row["pretrain"]["curve"]
     assert row["pretrain"]["command"].startswith("python recipes/pretrain.py")
@@ -29,4 +40,9 @@ def test_results_script_smoke(tmp_path):
     assert saved["table"].count("\n") == 1 + len(row["tasks"])  # header + separator + one line per task
     assert (tmp_path / "r" / "pretrain_curves.png").is_file()
     text = readme.read_text()
-    assert "old" not in text and "| zh | tiny |" in text and text.startswith("intro") and text.rstrip().endswith("outro")
+    assert (
+        "old" not in text
+        and "| zh | tiny |" in text
+        and text.startswith("intro")
+        and text.rstrip().endswith("outro")
+    )

@@ -56,7 +56,9 @@ def test_cased_tokenizer_stays_cased_after_reload(tmp_path):
 
 
 def test_lowercase_and_accent_stripping():
-    tok = train_wordpiece_tokenizer(["Café CAFÉ café"] * 5, vocab_size=60, lowercase=True, show_progress=False)
+    tok = train_wordpiece_tokenizer(
+        ["Café CAFÉ café"] * 5, vocab_size=60, lowercase=True, show_progress=False
+    )
     assert tok.tokenize("CAFÉ") == tok.tokenize("cafe")
 
 

@@ -24,16 +24,30 @@ from toolkit import (
     unescape_token,
 )
 
-ODD = ["emoji 😀 here", "zero\u200bwidth", "joiner 👩\u200d💻", "line\u2028sep", "combining e\u0301", "full-width ＡＢＣ１２３",
-       "lone \ud800 surrogate"]
+ODD = [
+    "emoji 😀 here",
+    "zero\u200bwidth",
+    "joiner 👩\u200d💻",
+    "line\u2028sep",
+    "combining e\u0301",
+    "full-width ＡＢＣ１２３",
+    "lone \ud800 surrogate",
+]
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tokenizer, tmp_path_factory):
     """A tiny BERT masked-LM saved with its tokenizer, as the pretraining recipe writes it."""
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     model = BertForMaskedLM(config)
     out = tmp_path_factory.mktemp("ckpt")
     model.save_pretrained(out)
@@ -64,7 +78,11 @@ def test_static_word_vectors_pool_pieces(checkpoint, tokenizer):
     assert len(pieces) > 1
     table = BertModel.from_pretrained(checkpoint).get_input_embeddings().weight.detach()
     ids = tokenizer.convert_tokens_to_ids(pieces)
-    for pooling, expected in [("first", table[ids[0]]), ("last", table[ids[-1]]), ("mean", table[ids].mean(0))]:
+    for pooling, expected in [
+        ("first", table[ids[0]]),
+        ("last", table[ids[-1]]),
+        ("mean", table[ids].mean(0)),
+    ]:
         vs = extract_vectors(checkpoint, words=["gardenhorse"], pooling=pooling)
         np.testing.assert_allclose(vs["gardenhorse"], expected.numpy(), rtol=1e-5, atol=1e-6)
 
@@ -85,8 +103,15 @@ def test_contextual_vectors_average_occurrences(checkpoint):
 
 def test_contextual_words_with_jieba_and_long_lines(checkpoint):
     long_line = "北京是中国的首都。" * 30  # longer than the 64-position window: split, not truncated
-    vs = extract_vectors(checkpoint, texts=[long_line], unit="word", segmenter="jieba", mode="contextual",
-                         layers=[0, -1], show_progress=False)
+    vs = extract_vectors(
+        checkpoint,
+        texts=[long_line],
+        unit="word",
+        segmenter="jieba",
+        mode="contextual",
+        layers=[0, -1],
+        show_progress=False,
+    )
     assert "北京" in vs and "首都" in vs
     assert np.isfinite(vs.vectors).all()
 
@@ -205,18 +230,27 @@ def test_transfer_by_mapping_and_pattern_with_report(checkpoint):
             self.ln = torch.nn.LayerNorm(32)
 
     net = Tiny()
-    report = transfer_weights(checkpoint, net,
-                              mapping={"word.weight": "bert.embeddings.word_embeddings.weight"},
-                              patterns=[(r"^bert\.encoder\.layer\.0\.attention\.self\.query\.(weight|bias)$", r"proj.\1"),
-                                        (r"^bert\.embeddings\.LayerNorm\.(weight|bias)$", r"ln.\1")])
+    report = transfer_weights(
+        checkpoint,
+        net,
+        mapping={"word.weight": "bert.embeddings.word_embeddings.weight"},
+        patterns=[
+            (r"^bert\.encoder\.layer\.0\.attention\.self\.query\.(weight|bias)$", r"proj.\1"),
+            (r"^bert\.embeddings\.LayerNorm\.(weight|bias)$", r"ln.\1"),
+        ],
+    )
     assert {t for t, _ in report.copied} == {"proj.weight", "proj.bias", "ln.weight", "ln.bias"}
     assert report.shape_mismatch[0][0] == "word.weight" and "word.weight" in report.missing
     assert "bert.encoder.layer.1.output.dense.weight" in report.unexpected
     source = BertForMaskedLM.from_pretrained(checkpoint)
     assert torch.equal(net.proj.weight, source.bert.encoder.layer[0].attention.self.query.weight)
     with pytest.raises(ToolkitInputError, match="shape mismatch"):
-        transfer_weights(checkpoint, Tiny(), mapping={"word.weight": "bert.embeddings.word_embeddings.weight"},
-                         strict_shapes=True)
+        transfer_weights(
+            checkpoint,
+            Tiny(),
+            mapping={"word.weight": "bert.embeddings.word_embeddings.weight"},
+            strict_shapes=True,
+        )
     with pytest.raises(ToolkitInputError, match="not in the checkpoint"):
         transfer_weights(checkpoint, Tiny(), mapping={"word.weight": "nope"})
 
@@ -238,8 +272,13 @@ def test_checkpoint_sources(checkpoint, tokenizer, tmp_path):
     (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     inferred = load_encoder(single / "weights.safetensors", vocab=tmp_path / "vocab.txt")
     assert inferred.model.config.num_hidden_layers == 2 and inferred.model.config.hidden_size == 32
-    assert encode_sentences(inferred, sents).shape == (1, 32)  # heads cannot be inferred from shapes: give config=
-    enc = load_encoder(single / "weights.safetensors", vocab=tmp_path / "vocab.txt", config=checkpoint / "config.json")
+    assert encode_sentences(inferred, sents).shape == (
+        1,
+        32,
+    )  # heads cannot be inferred from shapes: give config=
+    enc = load_encoder(
+        single / "weights.safetensors", vocab=tmp_path / "vocab.txt", config=checkpoint / "config.json"
+    )
     np.testing.assert_allclose(encode_sentences(enc, sents), ref, rtol=1e-5, atol=1e-6)
     # pytorch_model.bin (pickle, read with weights_only)
     torch.save(BertForMaskedLM.from_pretrained(checkpoint).state_dict(), single / "pytorch_model.bin")
@@ -250,14 +289,20 @@ def test_checkpoint_sources(checkpoint, tokenizer, tmp_path):
     (st / "1_Pooling").mkdir(parents=True)
     for f in checkpoint.iterdir():
         (st / f.name).write_bytes(f.read_bytes())
-    (st / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    (st / "modules.json").write_text(
+        json.dumps(
+            [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            ]
+        )
+    )
     (st / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
     enc = load_encoder(st)
     assert enc.default_pooling == "cls"
-    np.testing.assert_allclose(encode_sentences(enc, sents), encode_sentences(reference, sents, pooling="cls"),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        encode_sentences(enc, sents), encode_sentences(reference, sents, pooling="cls"), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_bad_checkpoints_and_inputs(checkpoint, tmp_path):
@@ -299,16 +344,53 @@ def test_cli_end_to_end(checkpoint, corpus_file, tmp_path, capsys):
     assert "vectors of dim 32" in capsys.readouterr().out
     assert VectorSet.load(out).tokens == vs.tokens
     assert json.loads((tmp_path / "chars.vec.coverage.json").read_text())["n_items"] == len(vs)
-    sents = cli.main(["--checkpoint", str(checkpoint), "--input", str(corpus_file), "--unit", "sentence",
-                      "--output", str(tmp_path / "s.npy")])
+    sents = cli.main(
+        [
+            "--checkpoint",
+            str(checkpoint),
+            "--input",
+            str(corpus_file),
+            "--unit",
+            "sentence",
+            "--output",
+            str(tmp_path / "s.npy"),
+        ]
+    )
     assert sents.vectors.shape[1] == 32
     # stdin, words, binary format, as a separate process with the error path too
-    result = subprocess.run([sys.executable, str(ROOT / "recipes" / "extract_vectors.py"), "--checkpoint", str(checkpoint),
-                             "--input", "-", "--unit", "word", "--output", str(tmp_path / "w.bin")],
-                            input="the cat sat\nthe dog\n", capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "recipes" / "extract_vectors.py"),
+            "--checkpoint",
+            str(checkpoint),
+            "--input",
+            "-",
+            "--unit",
+            "word",
+            "--output",
+            str(tmp_path / "w.bin"),
+        ],
+        input="the cat sat\nthe dog\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert set(VectorSet.load(tmp_path / "w.bin").tokens) == {"the", "cat", "sat", "dog"}
-    result = subprocess.run([sys.executable, str(ROOT / "recipes" / "extract_vectors.py"), "--checkpoint", str(checkpoint),
-                             "--input", str(corpus_file), "--output", str(tmp_path / "no" / "x.vec")],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "recipes" / "extract_vectors.py"),
+            "--checkpoint",
+            str(checkpoint),
+            "--input",
+            str(corpus_file),
+            "--output",
+            str(tmp_path / "no" / "x.vec"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2 and "does not exist" in result.stderr

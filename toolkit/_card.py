@@ -28,7 +28,9 @@ def training_command(argv: list[str] | None = None, *, script: str | None = None
 
 
 def _table(header: str, rows: dict) -> str:
-    body = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in rows.items())
+    body = "\n".join(
+        f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in rows.items()
+    )
     return f"| {header} | value |\n|---|---|\n{body}"
 
 
@@ -115,26 +117,41 @@ def write_mlm_model_card(
     cfg = ", ".join(f"{k}={v}" for k, v in config_summary.items())
     return _write_card(
         output_dir,
-        card_data=ModelCardData(language=languages or None, license=license, library_name="transformers",
-                                tags=["bert", "fill-mask", "masked-lm", "toolkit"], pipeline_tag="fill-mask",
-                                base_model=base_model, datasets=[dataset_name]),
+        card_data=ModelCardData(
+            language=languages or None,
+            license=license,
+            library_name="transformers",
+            tags=["bert", "fill-mask", "masked-lm", "toolkit"],
+            pipeline_tag="fill-mask",
+            base_model=base_model,
+            datasets=[dataset_name],
+        ),
         intro=f"A BERT-style masked language model ({size_line}: {cfg}) with its own WordPiece vocabulary, "
-              f"pretrained by the toolkit's `recipes/pretrain.py`. **{params / 1e6:.2f} M parameters** "
-              f"({params_non_embedding / 1e6:.2f} M without embeddings).",
+        f"pretrained by the toolkit's `recipes/pretrain.py`. **{params / 1e6:.2f} M parameters** "
+        f"({params_non_embedding / 1e6:.2f} M without embeddings).",
         data_description=f"{data_description}\n\nTokenizer: {tokenizer_summary}",
         command=command,
         hyperparameters=hyperparameters,
         metrics=metrics,
         usage='from transformers import pipeline\n\nfill = pipeline("fill-mask", model="MODEL")\n'
-              'print(fill("Paris is the [MASK] of France."))',
+        'print(fill("Paris is the [MASK] of France."))',
         limitations="A small model trained on a small corpus with a small compute budget: its predictions reflect "
-                    "that corpus only, and its masked-LM perplexity is far above that of published BERT checkpoints. "
-                    "It is meant as a starting point for fine-tuning on the same domain, not as a general-purpose "
-                    "language model.",
-        eval_results=[EvalResult(task_type="fill-mask", dataset_type="text", dataset_name=dataset_name,
-                                 dataset_split="validation", metric_type="perplexity", metric_name="perplexity",
-                                 metric_value=round(float(metrics["eval_perplexity"]), 4))]
-        if "eval_perplexity" in metrics else None,
+        "that corpus only, and its masked-LM perplexity is far above that of published BERT checkpoints. "
+        "It is meant as a starting point for fine-tuning on the same domain, not as a general-purpose "
+        "language model.",
+        eval_results=[
+            EvalResult(
+                task_type="fill-mask",
+                dataset_type="text",
+                dataset_name=dataset_name,
+                dataset_split="validation",
+                metric_type="perplexity",
+                metric_name="perplexity",
+                metric_value=round(float(metrics["eval_perplexity"]), 4),
+            )
+        ]
+        if "eval_perplexity" in metrics
+        else None,
     )
 
 
@@ -164,30 +181,57 @@ def write_finetune_model_card(
     shown = ", ".join(labels[:20]) + (", ..." if len(labels) > 20 else "")
     return _write_card(
         output_dir,
-        card_data=ModelCardData(language=languages or None, license=license, library_name="transformers",
-                                tags=["bert", pipeline_tag, "toolkit"], pipeline_tag=pipeline_tag, base_model=base_model,
-                                datasets=[dataset_name]),
+        card_data=ModelCardData(
+            language=languages or None,
+            license=license,
+            library_name="transformers",
+            tags=["bert", pipeline_tag, "toolkit"],
+            pipeline_tag=pipeline_tag,
+            base_model=base_model,
+            datasets=[dataset_name],
+        ),
         intro=f"A {task} model fine-tuned by the toolkit from `{base_model}`: **{params / 1e6:.2f} M parameters**, "
-              f"{len(labels)} labels ({shown}).",
+        f"{len(labels)} labels ({shown}).",
         data_description=data_description,
         command=command,
         hyperparameters=hyperparameters,
         metrics=metrics,
         usage=usage,
         limitations="Trained on the data above only; expect lower scores on other domains. Labels are those of the "
-                    "training set; anything else cannot be predicted.",
-        eval_results=[EvalResult(task_type=pipeline_tag, dataset_type=dataset_name, dataset_name=dataset_name,
-                                 metric_type=k, metric_name=k, metric_value=round(float(v), 4))
-                      for k, v in (eval_metrics or {}).items()] or None,
+        "training set; anything else cannot be predicted.",
+        eval_results=[
+            EvalResult(
+                task_type=pipeline_tag,
+                dataset_type=dataset_name,
+                dataset_name=dataset_name,
+                metric_type=k,
+                metric_name=k,
+                metric_value=round(float(v), 4),
+            )
+            for k, v in (eval_metrics or {}).items()
+        ]
+        or None,
     )
 
 
-def write_vector_card(output_dir: str | os.PathLike, vector_file: str | os.PathLike, *, provenance: dict,
-                      coverage: dict, n_vectors: int, dim: int, license: str = "apache-2.0") -> ModelCard:
+def write_vector_card(
+    output_dir: str | os.PathLike,
+    vector_file: str | os.PathLike,
+    *,
+    provenance: dict,
+    coverage: dict,
+    n_vectors: int,
+    dim: int,
+    license: str = "apache-2.0",
+) -> ModelCard:
     """Write ``README.md`` for a vector set: provenance, coverage report, and how to load it."""
     name = os.path.basename(str(vector_file))
-    card_data = ModelCardData(license=license, library_name="toolkit", tags=["embeddings", "word-vectors", "toolkit"],
-                              base_model=provenance.get("checkpoint"))
+    card_data = ModelCardData(
+        license=license,
+        library_name="toolkit",
+        tags=["embeddings", "word-vectors", "toolkit"],
+        base_model=provenance.get("checkpoint"),
+    )
     cov = {k: v for k, v in coverage.items() if not isinstance(v, (dict, list))}
     missing = ", ".join(f"{k!r}×{v}" for k, v in list(coverage.get("missing", {}).items())[:20]) or "none"
     content = f"""---

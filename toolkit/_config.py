@@ -38,9 +38,15 @@ class CorpusArguments:
     validation_split: float = field(
         default=0.0, metadata={"help": "Fraction of documents held out for validation (by content hash)."}
     )
-    streaming: bool = field(default=False, metadata={"help": "Stream the corpus (larger than memory); needs --max_steps."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training documents."})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation documents."})
+    streaming: bool = field(
+        default=False, metadata={"help": "Stream the corpus (larger than memory); needs --max_steps."}
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N training documents."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N validation documents."}
+    )
     encoding_errors: str = field(
         default="strict",
         metadata={"help": "'strict': stop at a non-UTF-8 byte; 'replace': replace with U+FFFD and count."},
@@ -54,43 +60,65 @@ class TokenizerArguments:
     tokenizer_name_or_path: str | None = field(
         default=None, metadata={"help": "Reuse this tokenizer (directory or hub id) instead of training one."}
     )
-    vocab_size: int = field(default=30_000, metadata={"help": "Target vocabulary size (special tokens included)."})
+    vocab_size: int = field(
+        default=30_000, metadata={"help": "Target vocabulary size (special tokens included)."}
+    )
     min_frequency: int = field(default=2, metadata={"help": "Minimum frequency of a WordPiece merge."})
-    char_min_frequency: int = field(default=1, metadata={"help": "Characters rarer than this stay out of the alphabet."})
+    char_min_frequency: int = field(
+        default=1, metadata={"help": "Characters rarer than this stay out of the alphabet."}
+    )
     lowercase: bool = field(default=True, metadata={"help": "Lower-case text (uncased model)."})
-    strip_accents: bool | None = field(default=None, metadata={"help": "Strip accents (default: as lowercase)."})
+    strip_accents: bool | None = field(
+        default=None, metadata={"help": "Strip accents (default: as lowercase)."}
+    )
     tokenizer_train_samples: int | None = field(
         default=None, metadata={"help": "Train the vocabulary on the first N documents only (default: all)."}
     )
-    max_unk_rate: float = field(default=0.05, metadata={"help": "Refuse a tokenizer with a higher [UNK] rate."})
+    max_unk_rate: float = field(
+        default=0.05, metadata={"help": "Refuse a tokenizer with a higher [UNK] rate."}
+    )
 
 
 @dataclass
 class MLMArguments:
     """Model size and masked-LM objective."""
 
-    preset: str | None = field(default="tiny", metadata={"help": "Size preset (tiny/mini/small/medium/base) or YAML."})
+    preset: str | None = field(
+        default="tiny", metadata={"help": "Size preset (tiny/mini/small/medium/base) or YAML."}
+    )
     config_overrides: str | None = field(
-        default=None, metadata={"help": "BertConfig overrides, e.g. 'num_hidden_layers=3,hidden_dropout_prob=0'."}
+        default=None,
+        metadata={"help": "BertConfig overrides, e.g. 'num_hidden_layers=3,hidden_dropout_prob=0'."},
     )
     model_name_or_path: str | None = field(
-        default=None, metadata={"help": "Continue pretraining this BERT checkpoint instead of a fresh preset."}
+        default=None,
+        metadata={"help": "Continue pretraining this BERT checkpoint instead of a fresh preset."},
     )
     block_size: int = field(default=128, metadata={"help": "Tokens per training block."})
-    line_by_line: bool = field(default=False, metadata={"help": "One example per line instead of packed blocks."})
-    mlm_probability: float = field(default=0.15, metadata={"help": "Share of tokens selected for prediction."})
+    line_by_line: bool = field(
+        default=False, metadata={"help": "One example per line instead of packed blocks."}
+    )
+    mlm_probability: float = field(
+        default=0.15, metadata={"help": "Share of tokens selected for prediction."}
+    )
     whole_word_mask: bool = field(default=False, metadata={"help": "Mask all pieces of a word together."})
     chinese_segmenter: str | None = field(
         default=None, metadata={"help": "Word segmenter for Chinese whole-word masking: 'jieba'."}
     )
-    sparse_head: bool = field(default=True, metadata={"help": "Compute the MLM head only at masked positions."})
+    sparse_head: bool = field(
+        default=True, metadata={"help": "Compute the MLM head only at masked positions."}
+    )
     attn_implementation: str = field(default="sdpa", metadata={"help": "'sdpa' or 'eager' attention."})
-    num_proc: int | None = field(default=None, metadata={"help": "Processes for tokenization (in-memory data)."})
+    num_proc: int | None = field(
+        default=None, metadata={"help": "Processes for tokenization (in-memory data)."}
+    )
     fill_mask_examples: list[str] | None = field(
-        default=None, metadata={"help": "Sentences with [MASK] to show predictions for after training.", "nargs": "+"}
+        default=None,
+        metadata={"help": "Sentences with [MASK] to show predictions for after training.", "nargs": "+"},
     )
     languages: list[str] = field(
-        default_factory=list, metadata={"help": "Languages of the corpus for the model card, e.g. en zh.", "nargs": "+"}
+        default_factory=list,
+        metadata={"help": "Languages of the corpus for the model card, e.g. en zh.", "nargs": "+"},
     )
     dry_run: bool = field(default=False, metadata={"help": "Check inputs, build everything, train nothing."})
 

@@ -102,7 +102,9 @@ def resolve_files(
                 raise ToolkitInputError(f"glob pattern {spec!r} matches no file")
             found.extend(matches)
         elif os.path.isdir(spec):
-            matches = sorted(p for p in Path(spec).rglob("*") if p.is_file() and p.name.lower().endswith(exts))
+            matches = sorted(
+                p for p in Path(spec).rglob("*") if p.is_file() and p.name.lower().endswith(exts)
+            )
             if not matches:
                 raise ToolkitInputError(
                     f"directory {spec!r} contains no file ending in {', '.join(exts)} (searched recursively); "
@@ -188,7 +190,9 @@ def iter_jsonl(path: str | os.PathLike):
             except json.JSONDecodeError as err:
                 raise ToolkitInputError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
             if not isinstance(record, dict):
-                raise ToolkitInputError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+                raise ToolkitInputError(
+                    f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}"
+                )
             yield lineno, record
 
 
@@ -201,7 +205,9 @@ def scan_jsonl_file(path: str | os.PathLike, *, text_field: str) -> FileScan:
     scan = scan_text_file(path)
     for lineno, record in iter_jsonl(path):
         if text_field not in record:
-            raise ToolkitInputError(f"{path}:{lineno}: no field {text_field!r} (found {sorted(record)}); set --text_field")
+            raise ToolkitInputError(
+                f"{path}:{lineno}: no field {text_field!r} (found {sorted(record)}); set --text_field"
+            )
         if not isinstance(record[text_field], str):
             raise ToolkitInputError(
                 f"{path}:{lineno}: field {text_field!r} is {type(record[text_field]).__name__}, expected a string"
@@ -303,7 +309,9 @@ def load_corpus(
                 f"dataset {dataset_name!r} has no column {text_field!r} (has {raw['train'].column_names}); "
                 "set --text_field"
             )
-        splits = {k: v.rename_column(text_field, "text") if text_field != "text" else v for k, v in raw.items()}
+        splits = {
+            k: v.rename_column(text_field, "text") if text_field != "text" else v for k, v in raw.items()
+        }
         splits = {k: v.select_columns(["text"]) for k, v in splits.items()}
         train = splits["train"]
         validation = splits.get("validation") if not validation_split else None
@@ -317,19 +325,33 @@ def load_corpus(
             vfiles = resolve_files(validation_files, extensions=extensions)
             overlap = {p.resolve() for p in vfiles} & {p.resolve() for p in files}
             if overlap:
-                raise ToolkitInputError(f"files used for both training and validation: {sorted(map(str, overlap))}")
+                raise ToolkitInputError(
+                    f"files used for both training and validation: {sorted(map(str, overlap))}"
+                )
             validation = _load_local(
-                vfiles, text_field=text_field, streaming=streaming, encoding_errors=encoding_errors, report=report
+                vfiles,
+                text_field=text_field,
+                streaming=streaming,
+                encoding_errors=encoding_errors,
+                report=report,
             )
     # Blank lines are not documents: they are skipped and counted in the report, never tokenized.
     train = _filter(train, _non_empty, streaming)
     if validation is not None:
         validation = _filter(validation, _non_empty, streaming)
     if validation_split:
-        validation = _filter(train, _validation_filter, streaming, fraction=validation_split, keep_validation=True)
-        train = _filter(train, _validation_filter, streaming, fraction=validation_split, keep_validation=False)
+        validation = _filter(
+            train, _validation_filter, streaming, fraction=validation_split, keep_validation=True
+        )
+        train = _filter(
+            train, _validation_filter, streaming, fraction=validation_split, keep_validation=False
+        )
     if max_train_samples is not None:
-        train = train.take(max_train_samples) if streaming else train.select(range(min(max_train_samples, len(train))))
+        train = (
+            train.take(max_train_samples)
+            if streaming
+            else train.select(range(min(max_train_samples, len(train))))
+        )
     if validation is not None and max_eval_samples is not None:
         validation = (
             validation.take(max_eval_samples)
@@ -338,7 +360,9 @@ def load_corpus(
         )
     if not streaming:
         if len(train) == 0:
-            raise ToolkitInputError("the training split is empty after removing blank lines and the validation split")
+            raise ToolkitInputError(
+                "the training split is empty after removing blank lines and the validation split"
+            )
         if validation is not None and len(validation) == 0:
             raise ToolkitInputError(
                 "the validation split is empty: raise --validation_split or give --validation_files"

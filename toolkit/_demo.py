@@ -12,15 +12,35 @@ import random
 from pathlib import Path
 
 _EN_FACTS = [
-    ("paris", "france"), ("berlin", "germany"), ("rome", "italy"), ("madrid", "spain"),
-    ("tokyo", "japan"), ("beijing", "china"), ("london", "england"), ("moscow", "russia"),
+    ("paris", "france"),
+    ("berlin", "germany"),
+    ("rome", "italy"),
+    ("madrid", "spain"),
+    ("tokyo", "japan"),
+    ("beijing", "china"),
+    ("london", "england"),
+    ("moscow", "russia"),
 ]
 _EN_ANIMALS = ["cat", "dog", "bird", "horse", "rabbit", "mouse", "cow", "sheep"]
-_EN_SOUNDS = {"cat": "meows", "dog": "barks", "bird": "sings", "horse": "neighs", "cow": "moos", "sheep": "bleats"}
+_EN_SOUNDS = {
+    "cat": "meows",
+    "dog": "barks",
+    "bird": "sings",
+    "horse": "neighs",
+    "cow": "moos",
+    "sheep": "bleats",
+}
 _EN_PLACES = ["garden", "kitchen", "park", "house", "forest", "river", "market", "school"]
 _EN_VERBS = ["sees", "likes", "follows", "chases", "watches", "finds"]
 _EN_ADJ = ["small", "big", "old", "young", "quiet", "happy", "brown", "white"]
-_ZH_FACTS = [("北京", "中国"), ("东京", "日本"), ("巴黎", "法国"), ("伦敦", "英国"), ("柏林", "德国"), ("罗马", "意大利")]
+_ZH_FACTS = [
+    ("北京", "中国"),
+    ("东京", "日本"),
+    ("巴黎", "法国"),
+    ("伦敦", "英国"),
+    ("柏林", "德国"),
+    ("罗马", "意大利"),
+]
 _ZH_PEOPLE = ["小明", "小红", "老师", "医生", "学生", "妈妈", "爸爸", "朋友"]
 _ZH_FOODS = ["苹果", "米饭", "面条", "饺子", "西瓜", "鸡蛋", "豆腐", "包子"]
 _ZH_PLACES = ["学校", "公园", "医院", "商店", "图书馆", "家里", "饭馆", "车站"]
@@ -37,13 +57,19 @@ def english_sentences(n: int, *, seed: int = 0) -> list[str]:
             kind = rng.random()
             if kind < 0.3:
                 city, country = rng.choice(_EN_FACTS)
-                parts.append(rng.choice([f"{city} is the capital of {country}.", f"the capital of {country} is {city}."]))
+                parts.append(
+                    rng.choice(
+                        [f"{city} is the capital of {country}.", f"the capital of {country} is {city}."]
+                    )
+                )
             elif kind < 0.5:
                 animal = rng.choice(list(_EN_SOUNDS))
                 parts.append(f"the {animal} {_EN_SOUNDS[animal]} in the {rng.choice(_EN_PLACES)}.")
             else:
                 a, b = rng.sample(_EN_ANIMALS, 2)
-                parts.append(f"the {rng.choice(_EN_ADJ)} {a} {rng.choice(_EN_VERBS)} the {b} near the {rng.choice(_EN_PLACES)}.")
+                parts.append(
+                    f"the {rng.choice(_EN_ADJ)} {a} {rng.choice(_EN_VERBS)} the {b} near the {rng.choice(_EN_PLACES)}."
+                )
         out.append(" ".join(parts))
     return out
 
@@ -62,7 +88,9 @@ def chinese_sentences(n: int, *, seed: int = 1) -> list[str]:
             elif kind < 0.6:
                 parts.append(f"{rng.choice(_ZH_PEOPLE)}在{rng.choice(_ZH_PLACES)}吃{rng.choice(_ZH_FOODS)}。")
             else:
-                parts.append(f"今天{rng.choice(_ZH_WEATHER)}，{rng.choice(_ZH_PEOPLE)}去{rng.choice(_ZH_PLACES)}。")
+                parts.append(
+                    f"今天{rng.choice(_ZH_WEATHER)}，{rng.choice(_ZH_PEOPLE)}去{rng.choice(_ZH_PLACES)}。"
+                )
         out.append("".join(parts))
     return out
 
@@ -115,8 +143,11 @@ def write_demo_labelled(directory: str | os.PathLike, *, n: int = 400, seed: int
                 animal = rng.choice(list(_EN_SOUNDS))
                 text = f"the {rng.choice(_EN_ADJ)} {animal} {_EN_SOUNDS[animal]} in the {rng.choice(_EN_PLACES)}."
         else:
-            text = (f"{rng.choice(_ZH_PEOPLE)}在{rng.choice(_ZH_PLACES)}吃{rng.choice(_ZH_FOODS)}。" if zh
-                    else f"today {rng.choice(['it rains', 'it snows', 'the sun shines'])} and we eat {rng.choice(['rice', 'bread', 'soup'])}.")
+            text = (
+                f"{rng.choice(_ZH_PEOPLE)}在{rng.choice(_ZH_PLACES)}吃{rng.choice(_ZH_FOODS)}。"
+                if zh
+                else f"today {rng.choice(['it rains', 'it snows', 'the sun shines'])} and we eat {rng.choice(['rice', 'bread', 'soup'])}."
+            )
         return {"text": text, "label": kind}
 
     people_en = ["alice", "bob", "carol", "david", "emma"]
@@ -124,14 +155,28 @@ def write_demo_labelled(directory: str | os.PathLike, *, n: int = 400, seed: int
     def ner_example() -> list[tuple[str, str]]:
         if rng.random() < 0.5:
             person, (city, _) = rng.choice(people_en), rng.choice(_EN_FACTS)
-            words = [person, "lives", "in", city, "."] if rng.random() < 0.5 else ["we", "met", person, "near", city, "."]
+            words = (
+                [person, "lives", "in", city, "."]
+                if rng.random() < 0.5
+                else ["we", "met", person, "near", city, "."]
+            )
             return [(w, "B-PER" if w == person else "B-LOC" if w == city else "O") for w in words]
         person, (city, country) = rng.choice(_ZH_PEOPLE[:2] + ["张三", "李四"]), rng.choice(_ZH_FACTS)
-        pieces = [(person, "PER"), ("在", None), (city, "LOC"), ("工作", None), ("，", None), ("喜欢", None),
-                  (country, "LOC"), ("。", None)]
+        pieces = [
+            (person, "PER"),
+            ("在", None),
+            (city, "LOC"),
+            ("工作", None),
+            ("，", None),
+            ("喜欢", None),
+            (country, "LOC"),
+            ("。", None),
+        ]
         out = []
         for text, kind in pieces:
-            out.extend((c, "O" if kind is None else ("B-" if i == 0 else "I-") + kind) for i, c in enumerate(text))
+            out.extend(
+                (c, "O" if kind is None else ("B-" if i == 0 else "I-") + kind) for i, c in enumerate(text)
+            )
         return out
 
     paths = {}

@@ -50,7 +50,12 @@ ENCODER_TYPES = {
     "bert", "roberta", "xlm-roberta", "camembert", "distilbert", "electra", "albert", "ernie", "mpnet",
     "deberta", "deberta-v2", "megatron-bert", "nezha", "roformer", "modernbert",
 }  # fmt: skip
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -88,7 +93,10 @@ def _tokenizer_from(path: str | os.PathLike) -> PreTrainedTokenizerBase:
 
 
 def _has_tokenizer(path: Path) -> bool:
-    return any((path / n).is_file() for n in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "sentencepiece.bpe.model"))
+    return any(
+        (path / n).is_file()
+        for n in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "sentencepiece.bpe.model")
+    )
 
 
 def _infer_bert_config(state: dict[str, torch.Tensor]) -> BertConfig:
@@ -100,7 +108,9 @@ def _infer_bert_config(state: dict[str, torch.Tensor]) -> BertConfig:
         hidden_size=hidden,
         num_hidden_layers=max(layers) + 1 if layers else 0,
         num_attention_heads=max(1, hidden // 64),
-        intermediate_size=state["encoder.layer.0.intermediate.dense.weight"].shape[0] if layers else 4 * hidden,
+        intermediate_size=state["encoder.layer.0.intermediate.dense.weight"].shape[0]
+        if layers
+        else 4 * hidden,
         max_position_embeddings=state["embeddings.position_embeddings.weight"].shape[0],
         type_vocab_size=state["embeddings.token_type_embeddings.weight"].shape[0]
         if "embeddings.token_type_embeddings.weight" in state
@@ -138,11 +148,15 @@ def _load_from_file(path: Path, vocab: str | os.PathLike | None, config: str | o
     encoder_state = {}
     for key, value in state.items():
         for prefix in ("bert.", "model.", "encoder_model.", ""):
-            if key.startswith(prefix) and key[len(prefix) :].startswith(("embeddings.", "encoder.", "pooler.")):
+            if key.startswith(prefix) and key[len(prefix) :].startswith(
+                ("embeddings.", "encoder.", "pooler.")
+            ):
                 encoder_state[key[len(prefix) :]] = value
                 break
     if "embeddings.word_embeddings.weight" not in encoder_state:
-        raise ToolkitInputError(f"{str(path)!r} holds no BERT encoder weights (no embeddings.word_embeddings.weight)")
+        raise ToolkitInputError(
+            f"{str(path)!r} holds no BERT encoder weights (no embeddings.word_embeddings.weight)"
+        )
     config_path = Path(config) if config else path.parent / "config.json"
     if config_path.is_file():
         bert_config = AutoConfig.from_pretrained(str(config_path))
@@ -151,13 +165,17 @@ def _load_from_file(path: Path, vocab: str | os.PathLike | None, config: str | o
         bert_config = _infer_bert_config(encoder_state)
     vocab_source = vocab or (path.parent if _has_tokenizer(path.parent) else None)
     if vocab_source is None:
-        raise ToolkitInputError(f"{str(path)!r} has no tokenizer beside it: pass vocab= (a vocab.txt or tokenizer directory)")
+        raise ToolkitInputError(
+            f"{str(path)!r} has no tokenizer beside it: pass vocab= (a vocab.txt or tokenizer directory)"
+        )
     tokenizer = _tokenizer_from(vocab_source)
     model = BertModel(bert_config, add_pooling_layer="pooler.dense.weight" in encoder_state)
     result = model.load_state_dict(encoder_state, strict=False)
     report = {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys)}
     if any(k.startswith("encoder.") or k.startswith("embeddings.") for k in result.missing_keys):
-        raise ToolkitInputError(f"{str(path)!r}: encoder weights missing from the file: {result.missing_keys[:5]}")
+        raise ToolkitInputError(
+            f"{str(path)!r}: encoder weights missing from the file: {result.missing_keys[:5]}"
+        )
     return Encoder(model.eval(), tokenizer, str(path), "mean", report)
 
 
@@ -211,9 +229,13 @@ def load_encoder(
         if not (model_dir / "config.json").is_file():
             raise ToolkitInputError(f"{str(model_dir)!r} has no config.json: not a model directory")
         if not any((model_dir / n).is_file() for n in _WEIGHT_FILES):
-            raise ToolkitInputError(f"{str(model_dir)!r} has no weights (model.safetensors or pytorch_model.bin)")
+            raise ToolkitInputError(
+                f"{str(model_dir)!r} has no weights (model.safetensors or pytorch_model.bin)"
+            )
         if not vocab and not _has_tokenizer(model_dir) and not _has_tokenizer(path):
-            raise ToolkitInputError(f"{str(path)!r} has no tokenizer files: pass vocab= (a vocab.txt or tokenizer directory)")
+            raise ToolkitInputError(
+                f"{str(path)!r} has no tokenizer files: pass vocab= (a vocab.txt or tokenizer directory)"
+            )
         name = str(model_dir)
         tokenizer_source = vocab or (model_dir if _has_tokenizer(model_dir) else path)
     else:
@@ -231,7 +253,9 @@ def load_encoder(
         tokenizer = _tokenizer_from(tokenizer_source)
     except (OSError, ValueError) as err:
         raise ToolkitInputError(f"cannot load a tokenizer from {str(tokenizer_source)!r}: {err}") from None
-    report = {k: list(v) for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+    report = {
+        k: list(v) for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys")
+    }
     return Encoder(model.eval(), tokenizer, name, default_pooling, report)
 
 
@@ -282,7 +306,9 @@ def _segment(line: str, unit: str, segmenter: str | None) -> list[tuple[str, int
     return [(m.group(), m.start(), m.end()) for m in re.finditer(r"\S+", line)]
 
 
-def count_items(lines: Iterable[str], *, unit: Literal["char", "word"] = "char", segmenter: str | None = None) -> Counter:
+def count_items(
+    lines: Iterable[str], *, unit: Literal["char", "word"] = "char", segmenter: str | None = None
+) -> Counter:
     """Count every distinct character (``unit="char"``) or word (whitespace, or ``segmenter="jieba"``)."""
     counts: Counter[str] = Counter()
     if unit == "char":
@@ -361,8 +387,13 @@ def resolve_items(
     out_items, out_ids = [], []
     for item, ids in zip(items, _piece_ids(tokenizer, items), strict=True):
         if not ok(ids):
-            for form in dict.fromkeys((unicodedata.normalize("NFKC", item), item.casefold(),
-                                       unicodedata.normalize("NFKC", item).casefold())):
+            for form in dict.fromkeys(
+                (
+                    unicodedata.normalize("NFKC", item),
+                    item.casefold(),
+                    unicodedata.normalize("NFKC", item).casefold(),
+                )
+            ):
                 if form != item and form.strip():
                     alt = _piece_ids(tokenizer, [form])[0]
                     if ok(alt):
@@ -397,7 +428,9 @@ def _layer_indices(encoder: Encoder, layers: Sequence[int]) -> list[int]:
     out = []
     for layer in layers:
         if not -(n + 1) <= layer <= n:
-            raise ToolkitInputError(f"layer {layer} out of range: the model has {n} layers (0 = embeddings, 1..{n}, or -1..-{n + 1})")
+            raise ToolkitInputError(
+                f"layer {layer} out of range: the model has {n} layers (0 = embeddings, 1..{n}, or -1..-{n + 1})"
+            )
         out.append(layer if layer >= 0 else n + 1 + layer)
     return out
 
@@ -475,7 +508,9 @@ def extract_vectors(
     else:
         raise ToolkitInputError("give a corpus (inputs= or texts=) or a word list (words=)")
     if mode == "contextual" and lines is None:
-        raise ToolkitInputError("contextual vectors need a corpus in which the items occur (inputs= or texts=)")
+        raise ToolkitInputError(
+            "contextual vectors need a corpus in which the items occur (inputs= or texts=)"
+        )
     if not counts:
         raise ToolkitInputError("no item to extract (empty input, or min_count too high)")
     items, ids, report = resolve_items(enc.tokenizer, counts, missing=missing)
@@ -484,9 +519,20 @@ def extract_vectors(
         layer_list: list[int] = []
     else:
         layer_list = _layer_indices(enc, layers)
-        vectors, seen = _contextual_vectors(enc, lines, items, ids, unit=unit, segmenter=segmenter, layers=layer_list,
-                                            pooling=pooling, missing=missing, batch_size=batch_size,
-                                            max_length=max_length, show_progress=show_progress)
+        vectors, seen = _contextual_vectors(
+            enc,
+            lines,
+            items,
+            ids,
+            unit=unit,
+            segmenter=segmenter,
+            layers=layer_list,
+            pooling=pooling,
+            missing=missing,
+            batch_size=batch_size,
+            max_length=max_length,
+            show_progress=show_progress,
+        )
         keep = [i for i, s in enumerate(seen) if s or ids[i] is None]
         if len(keep) < len(items):  # given words that never occur in the corpus have no contextual vector
             for i in set(range(len(items))) - set(keep):
@@ -501,7 +547,9 @@ def extract_vectors(
     return VectorSet(items, vectors, provenance, report.as_dict())
 
 
-def _unk_vector(enc: Encoder, missing: MissingPolicy, dim: int, table: torch.Tensor | None = None) -> np.ndarray:
+def _unk_vector(
+    enc: Encoder, missing: MissingPolicy, dim: int, table: torch.Tensor | None = None
+) -> np.ndarray:
     if missing == "zeros":
         return np.zeros(dim, dtype=np.float32)
     table = enc.model.get_input_embeddings().weight if table is None else table
@@ -509,7 +557,9 @@ def _unk_vector(enc: Encoder, missing: MissingPolicy, dim: int, table: torch.Ten
 
 
 @torch.inference_mode()
-def _static_vectors(enc: Encoder, ids: list[list[int] | None], *, pooling: Pooling, missing: MissingPolicy) -> np.ndarray:
+def _static_vectors(
+    enc: Encoder, ids: list[list[int] | None], *, pooling: Pooling, missing: MissingPolicy
+) -> np.ndarray:
     table = enc.model.get_input_embeddings().weight.detach().float()
     out = np.empty((len(ids), table.shape[1]), dtype=np.float32)
     single = [i for i, x in enumerate(ids) if x is not None and len(x) == 1]
@@ -525,25 +575,47 @@ def _static_vectors(enc: Encoder, ids: list[list[int] | None], *, pooling: Pooli
 
 @torch.inference_mode()
 def _contextual_vectors(
-    enc: Encoder, lines: list[str], items: list[str], ids: list[list[int] | None], *, unit: str,
-    segmenter: str | None, layers: list[int], pooling: Pooling, missing: MissingPolicy, batch_size: int,
-    max_length: int | None, show_progress: bool,
+    enc: Encoder,
+    lines: list[str],
+    items: list[str],
+    ids: list[list[int] | None],
+    *,
+    unit: str,
+    segmenter: str | None,
+    layers: list[int],
+    pooling: Pooling,
+    missing: MissingPolicy,
+    batch_size: int,
+    max_length: int | None,
+    show_progress: bool,
 ) -> tuple[np.ndarray, list[bool]]:
     tok = enc.tokenizer
     index = {item: i for i, item in enumerate(items)}
     hidden_size = enc.model.config.hidden_size
     sums = torch.zeros(len(items), hidden_size, dtype=torch.float64)
     counts = torch.zeros(len(items), dtype=torch.float64)
-    limit = max_length or min(getattr(tok, "model_max_length", 512), enc.model.config.max_position_embeddings, 512)
-    enc_kwargs = dict(add_special_tokens=True, truncation=True, max_length=limit, stride=min(32, limit // 4),
-                      return_overflowing_tokens=True, return_offsets_mapping=True, padding=True, return_tensors="pt")
+    limit = max_length or min(
+        getattr(tok, "model_max_length", 512), enc.model.config.max_position_embeddings, 512
+    )
+    enc_kwargs = dict(
+        add_special_tokens=True,
+        truncation=True,
+        max_length=limit,
+        stride=min(32, limit // 4),
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding=True,
+        return_tensors="pt",
+    )
     bar = tqdm(total=len(lines), desc="Contextual vectors", unit="line", disable=not show_progress)
     for start in range(0, len(lines), batch_size):
         batch = lines[start : start + batch_size]
         encoded = tok([tokenizer_safe(line) for line in batch], **enc_kwargs)
         sample_map = encoded.pop("overflow_to_sample_mapping").tolist()
         offsets = encoded.pop("offset_mapping")
-        model_inputs = {k: v for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        model_inputs = {
+            k: v for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")
+        }
         out = enc.model(**model_inputs, output_hidden_states=True)
         hidden = torch.stack([out.hidden_states[layer] for layer in layers]).mean(0).double()  # (W, L, H)
         special = torch.zeros_like(model_inputs["input_ids"], dtype=torch.bool)
@@ -555,7 +627,11 @@ def _contextual_vectors(
             line = batch[sample]
             starts = offsets[w, :, 0].tolist()
             ends = offsets[w, :, 1].tolist()
-            valid = [(t, s, e) for t, (s, e) in enumerate(zip(starts, ends, strict=True)) if e > s and not special[w, t]]
+            valid = [
+                (t, s, e)
+                for t, (s, e) in enumerate(zip(starts, ends, strict=True))
+                if e > s and not special[w, t]
+            ]
             if not valid:
                 continue
             window_start, window_end = valid[0][1], valid[-1][2]
@@ -626,13 +702,20 @@ def encode_sentences(
         raise ToolkitInputError(f"sentence pooling must be mean, cls or max; got {pooling!r}")
     layer_list = _layer_indices(enc, layers)
     need_all = layer_list != [enc.num_layers]
-    limit = max_length or min(getattr(enc.tokenizer, "model_max_length", 512), enc.model.config.max_position_embeddings)
+    limit = max_length or min(
+        getattr(enc.tokenizer, "model_max_length", 512), enc.model.config.max_position_embeddings
+    )
     order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
     out = np.empty((len(sentences), enc.model.config.hidden_size), dtype=np.float32)
     for start in tqdm(range(0, len(order), batch_size), desc="Encoding", disable=not show_progress):
         idx = order[start : start + batch_size]
-        batch = enc.tokenizer([tokenizer_safe(sentences[i]) for i in idx], padding=True, truncation=True, max_length=limit,
-                              return_tensors="pt")
+        batch = enc.tokenizer(
+            [tokenizer_safe(sentences[i]) for i in idx],
+            padding=True,
+            truncation=True,
+            max_length=limit,
+            return_tensors="pt",
+        )
         inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
         result = enc.model(**inputs, output_hidden_states=need_all)
         if need_all:

@@ -26,31 +26,63 @@ logger = logging.getLogger(__name__)
 class FinetuneArguments:
     """Data, model and task options of the fine-tuning recipes (training options: ``TrainingArguments``)."""
 
-    model_name_or_path: str | None = field(default=None, metadata={"help": "Starting checkpoint (ours or any BERT-like)."})
-    dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset instead of files (classification)."})
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Starting checkpoint (ours or any BERT-like)."}
+    )
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "Hub dataset instead of files (classification)."}
+    )
     dataset_config: str | None = field(default=None, metadata={"help": "Config of the hub dataset."})
-    train_file: str | None = field(default=None, metadata={"help": "Training file (CSV/TSV/JSONL, or CoNLL/JSONL for NER)."})
+    train_file: str | None = field(
+        default=None, metadata={"help": "Training file (CSV/TSV/JSONL, or CoNLL/JSONL for NER)."}
+    )
     validation_file: str | None = field(default=None, metadata={"help": "Validation file."})
-    test_file: str | None = field(default=None, metadata={"help": "Test file: scored if labelled, predictions written."})
-    file_format: str | None = field(default=None, metadata={"help": "csv, tsv, jsonl or conll (default: from extension)."})
+    test_file: str | None = field(
+        default=None, metadata={"help": "Test file: scored if labelled, predictions written."}
+    )
+    file_format: str | None = field(
+        default=None, metadata={"help": "csv, tsv, jsonl or conll (default: from extension)."}
+    )
     text_column: str = field(default="text", metadata={"help": "Text column (classification)."})
-    text_pair_column: str | None = field(default=None, metadata={"help": "Second text column (sentence pairs)."})
+    text_pair_column: str | None = field(
+        default=None, metadata={"help": "Second text column (sentence pairs)."}
+    )
     label_column: str = field(default="label", metadata={"help": "Label column (classification)."})
-    multi_label: bool = field(default=False, metadata={"help": "Several labels per example (classification)."})
+    multi_label: bool = field(
+        default=False, metadata={"help": "Several labels per example (classification)."}
+    )
     label_separator: str = field(default=",", metadata={"help": "Separator of labels in one CSV/TSV cell."})
     token_column: int = field(default=0, metadata={"help": "Token column of CoNLL files."})
     tag_column: int = field(default=-1, metadata={"help": "Tag column of CoNLL files."})
-    tagging_scheme: str = field(default="auto", metadata={"help": "auto, BIO, IOB1 or BIOES (converted to BIO)."})
-    label_all_tokens: bool = field(default=False, metadata={"help": "NER: label every sub-token, not only the first."})
-    stride: int = field(default=16, metadata={"help": "NER: tokens shared by consecutive windows of long sentences."})
-    max_length: int = field(default=128, metadata={"help": "Maximum tokens per example/window (special tokens included)."})
-    pad_to_max_length: bool = field(default=False, metadata={"help": "Pad every batch to max_length (stock default; slow)."})
-    group_by_length: bool = field(default=True, metadata={"help": "Batch examples of similar length (less padding)."})
+    tagging_scheme: str = field(
+        default="auto", metadata={"help": "auto, BIO, IOB1 or BIOES (converted to BIO)."}
+    )
+    label_all_tokens: bool = field(
+        default=False, metadata={"help": "NER: label every sub-token, not only the first."}
+    )
+    stride: int = field(
+        default=16, metadata={"help": "NER: tokens shared by consecutive windows of long sentences."}
+    )
+    max_length: int = field(
+        default=128, metadata={"help": "Maximum tokens per example/window (special tokens included)."}
+    )
+    pad_to_max_length: bool = field(
+        default=False, metadata={"help": "Pad every batch to max_length (stock default; slow)."}
+    )
+    group_by_length: bool = field(
+        default=True, metadata={"help": "Batch examples of similar length (less padding)."}
+    )
     freeze_embeddings: bool = field(default=False, metadata={"help": "Freeze the embedding layer."})
     freeze_layers: int = field(default=0, metadata={"help": "Freeze the first N encoder layers."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation/test examples."})
-    languages: list[str] = field(default_factory=list, metadata={"help": "Languages, for the model card.", "nargs": "+"})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N training examples."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N validation/test examples."}
+    )
+    languages: list[str] = field(
+        default_factory=list, metadata={"help": "Languages, for the model card.", "nargs": "+"}
+    )
 
 
 # ------------------------------------------------------------------------------------------ label maps
@@ -60,17 +92,24 @@ def build_label_map(train_labels: Sequence[str]) -> list[str]:
     labels = set(train_labels)
     if all(lab.lstrip("-").isdigit() for lab in labels):
         return sorted(labels, key=int)
-    return sorted(labels, key=lambda lab: (lab != "O", lab[2:], lab[:1]) if lab[1:2] == "-" or lab == "O" else (True, lab, ""))
+    return sorted(
+        labels,
+        key=lambda lab: (lab != "O", lab[2:], lab[:1]) if lab[1:2] == "-" or lab == "O" else (True, lab, ""),
+    )
 
 
-def check_labels_known(labels_by_line: Sequence[tuple[str, int, Sequence[str]]], known: Sequence[str]) -> None:
+def check_labels_known(
+    labels_by_line: Sequence[tuple[str, int, Sequence[str]]], known: Sequence[str]
+) -> None:
     """Raise on the first label absent from training: ``(file, line, labels)`` triples."""
     known_set = set(known)
     for path, line, labels in labels_by_line:
         for label in labels:
             if label not in known_set:
-                raise ToolkitInputError(f"{path}:{line}: label {label!r} does not occur in the training data "
-                                        f"(known: {sorted(known_set)[:20]})")
+                raise ToolkitInputError(
+                    f"{path}:{line}: label {label!r} does not occur in the training data "
+                    f"(known: {sorted(known_set)[:20]})"
+                )
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -84,7 +123,9 @@ def load_checkpoint_tokenizer(checkpoint: str) -> PreTrainedTokenizerBase:
 
     looks_local = os.path.isabs(checkpoint) or checkpoint.startswith(".") or checkpoint.count("/") > 1
     if looks_local and not os.path.exists(checkpoint):
-        raise ToolkitInputError(f"checkpoint {checkpoint!r} does not exist (train one with recipes/pretrain.py first?)")
+        raise ToolkitInputError(
+            f"checkpoint {checkpoint!r} does not exist (train one with recipes/pretrain.py first?)"
+        )
     try:
         return AutoTokenizer.from_pretrained(checkpoint)
     except (OSError, ValueError) as err:
@@ -115,18 +156,29 @@ def load_finetune_model(
     if problem_type:
         config.problem_type = problem_type
     try:
-        model, info = auto_class.from_pretrained(checkpoint, config=config, ignore_mismatched_sizes=True,
-                                                 output_loading_info=True)
+        model, info = auto_class.from_pretrained(
+            checkpoint, config=config, ignore_mismatched_sizes=True, output_loading_info=True
+        )
     except OSError as err:
         raise ToolkitInputError(f"cannot load weights from {checkpoint!r}: {err}") from None
     missing = sorted(info.get("missing_keys", []))
     mismatched = [k if isinstance(k, str) else k[0] for k in info.get("mismatched_keys", [])]
     loaded = sorted(set(model.state_dict()) - set(missing) - set(mismatched))
-    report = {"loaded": len(loaded), "newly_initialised": missing, "unused": sorted(info.get("unexpected_keys", [])),
-              "shape_mismatch": mismatched}
-    logger.info("Loading report for %s: %d tensors loaded; newly initialised: %s; unused: %d%s; shape mismatch: %s",
-                checkpoint, len(loaded), missing or "none", len(report["unused"]),
-                f" (e.g. {report['unused'][:3]})" if report["unused"] else "", mismatched or "none")
+    report = {
+        "loaded": len(loaded),
+        "newly_initialised": missing,
+        "unused": sorted(info.get("unexpected_keys", [])),
+        "shape_mismatch": mismatched,
+    }
+    logger.info(
+        "Loading report for %s: %d tensors loaded; newly initialised: %s; unused: %d%s; shape mismatch: %s",
+        checkpoint,
+        len(loaded),
+        missing or "none",
+        len(report["unused"]),
+        f" (e.g. {report['unused'][:3]})" if report["unused"] else "",
+        mismatched or "none",
+    )
     if not loaded:
         raise ToolkitInputError(f"nothing in {checkpoint!r} matches a {auto_class.__name__} model")
     return model, report
@@ -178,8 +230,12 @@ def encode_classification(
     full = tokenizer(texts, pairs, verbose=False)
     too_long = [i for i, ids in enumerate(full["input_ids"]) if len(ids) > max_length]
     if too_long:
-        short = tokenizer([texts[i] for i in too_long], [pairs[i] for i in too_long] if pairs else None,
-                          truncation=True, max_length=max_length)
+        short = tokenizer(
+            [texts[i] for i in too_long],
+            [pairs[i] for i in too_long] if pairs else None,
+            truncation=True,
+            max_length=max_length,
+        )
         for k in full:
             for j, i in enumerate(too_long):
                 full[k][i] = short[k][j]
@@ -199,13 +255,19 @@ def encode_classification(
     return features, len(too_long)
 
 
-def classification_metrics(logits: np.ndarray, labels: np.ndarray, *, multi_label: bool, num_labels: int) -> dict:
+def classification_metrics(
+    logits: np.ndarray, labels: np.ndarray, *, multi_label: bool, num_labels: int
+) -> dict:
     """Accuracy, macro-F1, per-class scores and confusion matrix from logits (shipped offline metric)."""
     if multi_label:
         preds = (logits > 0).astype(int).tolist()
-        return load_metric("classification_scores", "multilabel").compute(predictions=preds, references=labels.astype(int).tolist())
+        return load_metric("classification_scores", "multilabel").compute(
+            predictions=preds, references=labels.astype(int).tolist()
+        )
     preds = logits.argmax(-1).tolist()
-    return load_metric("classification_scores").compute(predictions=preds, references=labels.tolist(), num_labels=num_labels)
+    return load_metric("classification_scores").compute(
+        predictions=preds, references=labels.tolist(), num_labels=num_labels
+    )
 
 
 class DropColumns:
@@ -228,15 +290,24 @@ class ClassificationMetrics:
         self.id2label = id2label
 
     def __call__(self, eval_pred) -> dict:
-        scores = classification_metrics(np.asarray(eval_pred.predictions), np.asarray(eval_pred.label_ids),
-                                        multi_label=self.multi_label, num_labels=len(self.id2label))
+        scores = classification_metrics(
+            np.asarray(eval_pred.predictions),
+            np.asarray(eval_pred.label_ids),
+            multi_label=self.multi_label,
+            num_labels=len(self.id2label),
+        )
         return flat_metrics(scores, self.id2label)
 
 
 def card_metrics(results: dict) -> dict[str, float]:
     """Every scalar score of the validation and test splits, named ``"<split> <metric>"`` (for cards)."""
-    return {f"{split} {k}": v for split in ("validation", "test") if split in results
-            for k, v in results[split].items() if isinstance(v, float)}
+    return {
+        f"{split} {k}": v
+        for split in ("validation", "test")
+        if split in results
+        for k, v in results[split].items()
+        if isinstance(v, float)
+    }
 
 
 def headline_metrics(results: dict, keys: Sequence[str]) -> dict[str, float]:
@@ -255,7 +326,9 @@ def flat_metrics(scores: dict, id2label: dict[int, str], prefix: str = "") -> di
     return out
 
 
-def plot_confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | os.PathLike) -> Path:
+def plot_confusion_matrix(
+    matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | os.PathLike
+) -> Path:
     """Write a confusion-matrix heat map (rows: gold, columns: predicted) to PNG."""
     import matplotlib
 
@@ -295,9 +368,16 @@ def encode_ner_dataset(
     audit = AlignmentAudit()
     windows, owner = [], []
     for k, s in enumerate(sentences):
-        for w in encode_sentence(s.tokens, s.tags if label2id is not None and s.tags else None, tokenizer,
-                                 label2id=label2id, max_length=max_length, stride=stride,
-                                 label_all_tokens=label_all_tokens, audit=audit):
+        for w in encode_sentence(
+            s.tokens,
+            s.tags if label2id is not None and s.tags else None,
+            tokenizer,
+            label2id=label2id,
+            max_length=max_length,
+            stride=stride,
+            label_all_tokens=label_all_tokens,
+            audit=audit,
+        ):
             windows.append(w)
             owner.append(k)
     if audit.n_labels_lost:
@@ -305,7 +385,9 @@ def encode_ner_dataset(
     return windows, owner, audit
 
 
-def word_predictions(windows: Sequence[dict], owner: Sequence[int], logits: np.ndarray, n_sentences: int) -> list[list[int]]:
+def word_predictions(
+    windows: Sequence[dict], owner: Sequence[int], logits: np.ndarray, n_sentences: int
+) -> list[list[int]]:
     """Word-level predicted label ids per sentence from padded window logits (``(n_windows, L, labels)``)."""
     preds: list[dict[int, int]] = [{} for _ in range(n_sentences)]
     for row, (w, k) in enumerate(zip(windows, owner, strict=True)):
@@ -320,7 +402,9 @@ def ner_scores(predicted: Sequence[Sequence[str]], gold: Sequence[Sequence[str]]
     """Entity-level scores in the default and strict modes (shipped offline metric)."""
     metric = load_metric("entity_f1")
     default = metric.compute(predictions=[list(p) for p in predicted], references=[list(g) for g in gold])
-    strict = metric.compute(predictions=[list(p) for p in predicted], references=[list(g) for g in gold], mode="strict")
+    strict = metric.compute(
+        predictions=[list(p) for p in predicted], references=[list(g) for g in gold], mode="strict"
+    )
     out = {k: v for k, v in default.items() if k.startswith("overall_")}
     out.update({f"strict_{k}": v for k, v in strict.items() if k.startswith("overall_")})
     out["per_type"] = {k: v for k, v in default.items() if not k.startswith("overall_")}
@@ -338,7 +422,12 @@ def join_tokens(tokens: Sequence[str]) -> str:
     return out
 
 
-def write_ner_predictions(sentences: Sequence[NERSentence], predicted: Sequence[Sequence[str]], output_dir: str | os.PathLike, name: str) -> None:
+def write_ner_predictions(
+    sentences: Sequence[NERSentence],
+    predicted: Sequence[Sequence[str]],
+    output_dir: str | os.PathLike,
+    name: str,
+) -> None:
     """Write ``<name>_predictions.conll`` (token, gold, predicted) and ``<name>_predictions.jsonl`` (spans)."""
     from ._ner import bio_entities
 
@@ -350,11 +439,15 @@ def write_ner_predictions(sentences: Sequence[NERSentence], predicted: Sequence[
             for token, g, p in zip(s.tokens, gold, tags, strict=True):
                 conll.write(f"{token}\t{g}\t{p}\n")
             conll.write("\n")
-            entities = [{"label": kind, "start": a, "end": b, "text": join_tokens(s.tokens[a:b])}
-                        for kind, a, b in bio_entities(tags)]
+            entities = [
+                {"label": kind, "start": a, "end": b, "text": join_tokens(s.tokens[a:b])}
+                for kind, a, b in bio_entities(tags)
+            ]
             spans.write(json.dumps({"tokens": s.tokens, "entities": entities}, ensure_ascii=False) + "\n")
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     """``(total, trainable)`` parameter counts."""
-    return sum(p.numel() for p in model.parameters()), sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return sum(p.numel() for p in model.parameters()), sum(
+        p.numel() for p in model.parameters() if p.requires_grad
+    )

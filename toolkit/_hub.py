@@ -16,7 +16,12 @@ from ._errors import ToolkitInputError
 
 logger = logging.getLogger(__name__)
 
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
 VECTOR_SUFFIXES = (".vec", ".txt", ".bin", ".npy", ".safetensors")
 # Never pushed: intermediate checkpoints, TensorBoard logs, the pickled TrainingArguments.
 IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/*", "runs/*", "runs/**", "training_args.bin", "*.lock"]
@@ -57,7 +62,9 @@ def _status(err: Exception) -> int | None:
     return getattr(response, "status_code", None)
 
 
-def preflight(repo_id: str, *, private: bool = False, revision: str | None = None, endpoint: str | None = None) -> HubTarget:
+def preflight(
+    repo_id: str, *, private: bool = False, revision: str | None = None, endpoint: str | None = None
+) -> HubTarget:
     """Check, in seconds and before any long run, that a push to ``repo_id`` can succeed.
 
     Checks that a token is available and valid, that the repo id is well-formed (a bare name is put in the
@@ -82,7 +89,9 @@ def preflight(repo_id: str, *, private: bool = False, revision: str | None = Non
 
     token = get_hub_token()
     if not token:
-        raise ToolkitInputError("--push_to_hub needs a hub token: set HF_TOKEN or log in with `hf auth login`")
+        raise ToolkitInputError(
+            "--push_to_hub needs a hub token: set HF_TOKEN or log in with `hf auth login`"
+        )
     if not repo_id:
         raise ToolkitInputError("--push_to_hub needs --hub_model_id (the repository to push to)")
     try:
@@ -96,7 +105,9 @@ def preflight(repo_id: str, *, private: bool = False, revision: str | None = Non
         me = api.whoami()
     except Exception as err:  # noqa: BLE001 - any failure here is reported in one clear sentence
         if _status(err) == 401:
-            raise ToolkitInputError("the hub token is invalid or expired (HTTP 401): set a valid HF_TOKEN") from None
+            raise ToolkitInputError(
+                "the hub token is invalid or expired (HTTP 401): set a valid HF_TOKEN"
+            ) from None
         raise ToolkitInputError(f"cannot reach the hub at {api.endpoint}: {type(err).__name__}") from None
     user = me.get("name")
     namespaces = {user, *(o.get("name") for o in me.get("orgs", []))}
@@ -115,8 +126,15 @@ def preflight(repo_id: str, *, private: bool = False, revision: str | None = Non
         api.create_repo(repo_id, private=private, exist_ok=True)
     except Exception as err:  # noqa: BLE001
         code = _status(err)
-        raise ToolkitInputError(f"cannot create or write to {repo_id!r} (HTTP {code or type(err).__name__})") from None
-    logger.info("Hub pre-flight ok: will push to %s/%s%s", api.endpoint, repo_id, f" (branch {revision})" if revision else "")
+        raise ToolkitInputError(
+            f"cannot create or write to {repo_id!r} (HTTP {code or type(err).__name__})"
+        ) from None
+    logger.info(
+        "Hub pre-flight ok: will push to %s/%s%s",
+        api.endpoint,
+        repo_id,
+        f" (branch {revision})" if revision else "",
+    )
     return HubTarget(repo_id=repo_id, private=private, revision=revision, endpoint=endpoint)
 
 
@@ -131,7 +149,9 @@ def describe_output(output_dir: str | os.PathLike) -> str:
         raise ToolkitInputError(f"output directory {str(path)!r} does not exist")
     if (path / "config.json").is_file():
         if not any((path / name).is_file() for name in WEIGHT_FILES):
-            raise ToolkitInputError(f"{str(path)!r} has a config.json but no weights (model.safetensors): nothing to push")
+            raise ToolkitInputError(
+                f"{str(path)!r} has a config.json but no weights (model.safetensors): nothing to push"
+            )
         return "model"
     if any(p.suffix in VECTOR_SUFFIXES and Path(f"{p}.coverage.json").is_file() for p in path.iterdir()):
         return "vectors"
@@ -162,7 +182,9 @@ def retry_command(output_dir: str | os.PathLike, target: HubTarget) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def push_output_dir(output_dir: str | os.PathLike, target: HubTarget, *, commit_message: str | None = None) -> str:
+def push_output_dir(
+    output_dir: str | os.PathLike, target: HubTarget, *, commit_message: str | None = None
+) -> str:
     """Upload an output directory (model or vector set) to ``target``; the local directory is only read.
 
     Intermediate checkpoints, TensorBoard logs and ``training_args.bin`` stay local.
@@ -217,5 +239,7 @@ def hub_target_from_args(args) -> HubTarget | None:
     if not args.push_to_hub:
         return None
     args.push_to_hub = False
-    target = preflight(args.hub_model_id or "", private=bool(args.hub_private_repo), revision=args.hub_revision)
+    target = preflight(
+        args.hub_model_id or "", private=bool(args.hub_private_repo), revision=args.hub_revision
+    )
     return target

@@ -36,7 +36,9 @@ def _format_of(path: Path, file_format: str | None) -> str:
     fmt = (file_format or path.suffix.lstrip(".")).lower()
     fmt = {"jsonl": "jsonl", "json": "jsonl", "csv": "csv", "tsv": "tsv", "txt": "tsv"}.get(fmt)
     if fmt is None:
-        raise ToolkitInputError(f"{path}: cannot tell the format from the extension; use .csv, .tsv or .jsonl")
+        raise ToolkitInputError(
+            f"{path}: cannot tell the format from the extension; use .csv, .tsv or .jsonl"
+        )
     return fmt
 
 
@@ -100,8 +102,10 @@ def read_classification(
     for lineno, record in rows:
         for column in [text_column, text_pair_column] + ([label_column] if require_labels else []):
             if column and column not in record:
-                raise ToolkitInputError(f"{path}:{lineno}: no column {column!r} (found {sorted(record)}); "
-                                        "set --text_column / --text_pair_column / --label_column")
+                raise ToolkitInputError(
+                    f"{path}:{lineno}: no column {column!r} (found {sorted(record)}); "
+                    "set --text_column / --text_pair_column / --label_column"
+                )
         text = record[text_column]
         if not isinstance(text, str) or not text.strip():
             raise ToolkitInputError(f"{path}:{lineno}: empty or non-text {text_column!r}")
@@ -110,7 +114,12 @@ def read_classification(
         if label_column in record and record[label_column] not in (None, ""):
             raw = _split_labels(record[label_column], multi_label, label_separator)
             for value in raw:
-                kind = "number" if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip())) else "text"
+                kind = (
+                    "number"
+                    if isinstance(value, (int, float))
+                    or (isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()))
+                    else "text"
+                )
                 label_types.setdefault(kind, lineno)
                 if len(label_types) > 1:
                     raise ToolkitInputError(
@@ -226,10 +235,16 @@ def read_ner_jsonl(path: str | os.PathLike, *, span_tokenization: str = "auto") 
             for tag in tags:
                 _check_tag(tag, where)
         elif "text" in record:
-            tokens, tags = spans_to_bio(record["text"], record.get("spans", record.get("entities", [])),
-                                        tokenization=span_tokenization, where=where)
+            tokens, tags = spans_to_bio(
+                record["text"],
+                record.get("spans", record.get("entities", [])),
+                tokenization=span_tokenization,
+                where=where,
+            )
         else:
-            raise ToolkitInputError(f"{where}: expected 'tokens' + 'tags' or 'text' + 'spans' (found {sorted(record)})")
+            raise ToolkitInputError(
+                f"{where}: expected 'tokens' + 'tags' or 'text' + 'spans' (found {sorted(record)})"
+            )
         if not tokens:
             raise ToolkitInputError(f"{where}: empty sentence")
         sentences.append(NERSentence(list(tokens), list(tags), lineno, str(path)))
@@ -238,7 +253,9 @@ def read_ner_jsonl(path: str | os.PathLike, *, span_tokenization: str = "auto") 
     return sentences
 
 
-def spans_to_bio(text: str, spans: Sequence[dict], *, tokenization: str = "auto", where: str = "") -> tuple[list[str], list[str]]:
+def spans_to_bio(
+    text: str, spans: Sequence[dict], *, tokenization: str = "auto", where: str = ""
+) -> tuple[list[str], list[str]]:
     """Character spans over ``text`` → tokens and BIO tags."""
     if tokenization == "auto":
         tokenization = "char" if any(is_cjk_char(c) for c in text) else "whitespace"
@@ -254,12 +271,16 @@ def spans_to_bio(text: str, spans: Sequence[dict], *, tokenization: str = "auto"
         try:
             start, end, label = int(span["start"]), int(span["end"]), str(span["label"])
         except (KeyError, TypeError, ValueError):
-            raise ToolkitInputError(f"{where}: a span needs integer 'start', 'end' and a 'label'; got {span!r}") from None
+            raise ToolkitInputError(
+                f"{where}: a span needs integer 'start', 'end' and a 'label'; got {span!r}"
+            ) from None
         if not 0 <= start < end <= len(text):
             raise ToolkitInputError(f"{where}: span {start}-{end} is outside the text (length {len(text)})")
         inside = [k for k, (_, s, e) in enumerate(pieces) if s < end and e > start]
         if not inside or pieces[inside[0]][1] != start or pieces[inside[-1]][2] != end:
-            raise ToolkitInputError(f"{where}: span {start}-{end} ({text[start:end]!r}) does not fall on token boundaries")
+            raise ToolkitInputError(
+                f"{where}: span {start}-{end} ({text[start:end]!r}) does not fall on token boundaries"
+            )
         if any(taken[k] for k in inside):
             raise ToolkitInputError(f"{where}: span {start}-{end} overlaps another span")
         for n, k in enumerate(inside):
@@ -317,6 +338,9 @@ def normalise_schemes(sentences: Sequence[NERSentence], *, scheme: str = "auto")
             if len(report.examples) < 5:
                 report.examples.append(f"{s.source}:{s.line}")
     if report.n_repaired:
-        logger.warning("Repaired %d invalid I- tags (an I- with no B- before it), e.g. at %s",
-                       report.n_repaired, ", ".join(report.examples))
+        logger.warning(
+            "Repaired %d invalid I- tags (an I- with no B- before it), e.g. at %s",
+            report.n_repaired,
+            ", ".join(report.examples),
+        )
     return report

@@ -145,7 +145,9 @@ class MLMCollator:
         word_starts = None
         if self.whole_word_mask:
             if "word_starts" not in features[0]:
-                raise ValueError("whole_word_mask needs a 'word_starts' column: prepare data with whole_word_mask=True")
+                raise ValueError(
+                    "whole_word_mask needs a 'word_starts' column: prepare data with whole_word_mask=True"
+                )
             word_starts = self._pad([f["word_starts"] for f in features], 1)
         generator = torch.Generator().manual_seed(_content_seed(input_ids, self.seed, self.epoch))
         special_mask = torch.isin(input_ids, self._special_ids) | (attention_mask == 0)

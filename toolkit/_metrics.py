@@ -21,5 +21,7 @@ def load_metric(name: str, config_name: str | None = None):
 
     path = METRICS_DIR / name
     if not (path / f"{name}.py").is_file():
-        raise ValueError(f"no shipped metric {name!r}; available: {sorted(p.name for p in METRICS_DIR.iterdir() if p.is_dir())}")
+        raise ValueError(
+            f"no shipped metric {name!r}; available: {sorted(p.name for p in METRICS_DIR.iterdir() if p.is_dir())}"
+        )
     return evaluate.load(str(path), config_name)

@@ -61,9 +61,15 @@ class AlignmentAudit:
                 setattr(self, k, getattr(self, k) + v)
 
 
-def word_pieces(words: Sequence[str], tokenizer: PreTrainedTokenizerBase, audit: AlignmentAudit | None = None) -> list[list[int]]:
+def word_pieces(
+    words: Sequence[str], tokenizer: PreTrainedTokenizerBase, audit: AlignmentAudit | None = None
+) -> list[list[int]]:
     """Token ids of each word; a word with no token gets ``[UNK]`` (counted in ``audit``)."""
-    ids = tokenizer([tokenizer_safe(w) for w in words], add_special_tokens=False, verbose=False)["input_ids"] if words else []
+    ids = (
+        tokenizer([tokenizer_safe(w) for w in words], add_special_tokens=False, verbose=False)["input_ids"]
+        if words
+        else []
+    )
     out = []
     for word, pieces in zip(words, ids, strict=True):
         if not pieces:
@@ -177,7 +183,9 @@ def encode_sentence(
                     labels.append(label2id[tag])
                     labelled_words.add(word_of[t])
                 elif label_all_tokens:
-                    labels.append(label2id.get("I-" + tag[2:], label2id[tag]) if tag.startswith("B-") else label2id[tag])
+                    labels.append(
+                        label2id.get("I-" + tag[2:], label2id[tag]) if tag.startswith("B-") else label2id[tag]
+                    )
                 else:
                     labels.append(IGNORE)
             item["labels"] = labels + [IGNORE]
@@ -187,7 +195,9 @@ def encode_sentence(
     return out
 
 
-def merge_window_predictions(windows: Sequence[dict], logits: Sequence[np.ndarray], n_words: int) -> list[int]:
+def merge_window_predictions(
+    windows: Sequence[dict], logits: Sequence[np.ndarray], n_words: int
+) -> list[int]:
     """Word-level label ids of one sentence from its windows' logits (each word predicted by its owner)."""
     out = [-1] * n_words
     for window, scores in zip(windows, logits, strict=True):
@@ -254,15 +264,21 @@ class NERTagger:
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.model = AutoModelForTokenClassification.from_pretrained(str(model_dir)).eval()
         self.id2label = {int(k): v for k, v in self.model.config.id2label.items()}
-        self.max_length = min(self.model.config.max_position_embeddings, getattr(self.tokenizer, "model_max_length", 512), 512)
+        self.max_length = min(
+            self.model.config.max_position_embeddings, getattr(self.tokenizer, "model_max_length", 512), 512
+        )
         self.stride = stride
         self.batch_size = batch_size
 
     @torch.inference_mode()
     def predict_words(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         """BIO tags for pre-split sentences (lists of words)."""
-        encoded = [encode_sentence(s, None, self.tokenizer, label2id=None, max_length=self.max_length, stride=self.stride)
-                   for s in sentences]
+        encoded = [
+            encode_sentence(
+                s, None, self.tokenizer, label2id=None, max_length=self.max_length, stride=self.stride
+            )
+            for s in sentences
+        ]
         flat = [w for windows in encoded for w in windows]
         logits: list[np.ndarray] = []
         for i in range(0, len(flat), self.batch_size):
@@ -288,5 +304,12 @@ class NERTagger:
         if not words:
             return []
         tags = self.predict_words([[w for w, _, _ in words]])[0]
-        return [{"label": kind, "start": words[a][1], "end": words[b - 1][2], "text": text[words[a][1] : words[b - 1][2]]}
-                for kind, a, b in bio_entities(tags)]
+        return [
+            {
+                "label": kind,
+                "start": words[a][1],
+                "end": words[b - 1][2],
+                "text": text[words[a][1] : words[b - 1][2]],
+            }
+            for kind, a, b in bio_entities(tags)
+        ]

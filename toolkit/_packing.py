@@ -168,7 +168,11 @@ def tokenize_and_pack(
         ]
     if line_by_line:
         return split_lines_into_blocks(
-            enc["input_ids"], starts, block_size=block_size, cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id
+            enc["input_ids"],
+            starts,
+            block_size=block_size,
+            cls_id=tokenizer.cls_token_id,
+            sep_id=tokenizer.sep_token_id,
         )
     return pack_into_blocks(
         enc["input_ids"],
@@ -211,7 +215,9 @@ def prepare_mlm_dataset(
     """
     max_len = getattr(tokenizer, "model_max_length", None)
     if max_len is not None and max_len < 1_000_000 and block_size > max_len:
-        raise ToolkitInputError(f"--block_size {block_size} exceeds the tokenizer's model_max_length {max_len}")
+        raise ToolkitInputError(
+            f"--block_size {block_size} exceeds the tokenizer's model_max_length {max_len}"
+        )
     if segmenter and not whole_word_mask:
         raise ToolkitInputError("--chinese_segmenter only applies with --whole_word_mask")
     if segmenter:
@@ -225,7 +231,13 @@ def prepare_mlm_dataset(
     }
     columns = ds.column_names or ["text"]
     if isinstance(ds, datasets.IterableDataset):
-        return ds.map(tokenize_and_pack, batched=True, batch_size=map_batch_size, fn_kwargs=fn_kwargs, remove_columns=columns)
+        return ds.map(
+            tokenize_and_pack,
+            batched=True,
+            batch_size=map_batch_size,
+            fn_kwargs=fn_kwargs,
+            remove_columns=columns,
+        )
     return ds.map(
         tokenize_and_pack,
         batched=True,

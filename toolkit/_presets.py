@@ -24,7 +24,9 @@ def preset_path(name_or_path: str | os.PathLike) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
-    raise ToolkitInputError(f"unknown size preset {str(name_or_path)!r}: choose from {', '.join(PRESET_NAMES)} or a YAML path")
+    raise ToolkitInputError(
+        f"unknown size preset {str(name_or_path)!r}: choose from {', '.join(PRESET_NAMES)} or a YAML path"
+    )
 
 
 def load_preset(
@@ -100,7 +102,12 @@ def count_size(config: BertConfig, *, seq_len: int = 128, mlm_probability: float
     Returns:
         A :class:`ModelSize`. ``params`` counts the tied decoder matrix once, as the saved model does.
     """
-    h, i, n_layers, v = config.hidden_size, config.intermediate_size, config.num_hidden_layers, config.vocab_size
+    h, i, n_layers, v = (
+        config.hidden_size,
+        config.intermediate_size,
+        config.num_hidden_layers,
+        config.vocab_size,
+    )
     embeddings = (v + config.max_position_embeddings + config.type_vocab_size) * h + 2 * h
     # attention Q/K/V/output + LayerNorm, FFN in/out + LayerNorm (BertForMaskedLM has no pooler)
     per_layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h

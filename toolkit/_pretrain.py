@@ -34,7 +34,9 @@ def validate_pretrain_options(
     if mlm.model_name_or_path and mlm.config_overrides:
         raise ToolkitInputError("--config_overrides applies to a fresh --preset, not to --model_name_or_path")
     if mlm.model_name_or_path and mlm.preset not in (None, "tiny"):
-        raise ToolkitInputError("give either --preset (train from scratch) or --model_name_or_path (continue), not both")
+        raise ToolkitInputError(
+            "give either --preset (train from scratch) or --model_name_or_path (continue), not both"
+        )
     if mlm.chinese_segmenter and not mlm.whole_word_mask:
         raise ToolkitInputError("--chinese_segmenter only applies with --whole_word_mask true")
     if not 0.0 < mlm.mlm_probability < 1.0:
@@ -42,11 +44,19 @@ def validate_pretrain_options(
     if mlm.block_size < 8:
         raise ToolkitInputError(f"--block_size {mlm.block_size} is too small (at least 8)")
     if args.bf16 and (args.use_cpu or not torch.cuda.is_available()):
-        raise ToolkitInputError("--bf16 on CPU: a CPU bf16 matmul is far slower than fp32 here; train in fp32")
-    if args.eval_strategy != "no" and not (corpus.validation_files or corpus.validation_split or corpus.dataset_name):
-        raise ToolkitInputError("--eval_strategy needs validation data: --validation_split or --validation_files")
+        raise ToolkitInputError(
+            "--bf16 on CPU: a CPU bf16 matmul is far slower than fp32 here; train in fp32"
+        )
+    if args.eval_strategy != "no" and not (
+        corpus.validation_files or corpus.validation_split or corpus.dataset_name
+    ):
+        raise ToolkitInputError(
+            "--eval_strategy needs validation data: --validation_split or --validation_files"
+        )
     if corpus.encoding_errors not in ("strict", "replace"):
-        raise ToolkitInputError(f"--encoding_errors must be 'strict' or 'replace', got {corpus.encoding_errors!r}")
+        raise ToolkitInputError(
+            f"--encoding_errors must be 'strict' or 'replace', got {corpus.encoding_errors!r}"
+        )
 
 
 def check_block_size(config: BertConfig, block_size: int) -> None:
@@ -80,8 +90,11 @@ def obtain_tokenizer(
         limit = tok.tokenizer_train_samples
         if limit is None and isinstance(train_texts, datasets.IterableDataset):
             limit = STREAMING_TOKENIZER_SAMPLES
-            logger.info("Streaming corpus: training the vocabulary on its first %d documents "
-                        "(--tokenizer_train_samples to change)", limit)
+            logger.info(
+                "Streaming corpus: training the vocabulary on its first %d documents "
+                "(--tokenizer_train_samples to change)",
+                limit,
+            )
         texts = list(iter_texts(train_texts, limit=limit))
         logger.info("Training a WordPiece vocabulary of %d on %d documents", tok.vocab_size, len(texts))
         tokenizer = train_wordpiece_tokenizer(
@@ -120,4 +133,9 @@ def block_stats(blocks: datasets.Dataset, *, pad_id: int, block_size: int, packe
             f"the corpus has {n_tokens - n_pad} tokens, fewer than one block of {block_size}: "
             "add text or lower --block_size"
         )
-    return {"n_blocks": n, "n_tokens": n_tokens, "n_padding_tokens": n_pad, "padding_fraction": n_pad / n_tokens}
+    return {
+        "n_blocks": n,
+        "n_tokens": n_tokens,
+        "n_padding_tokens": n_pad,
+        "padding_fraction": n_pad / n_tokens,
+    }

@@ -204,7 +204,9 @@ def build_wordpiece_tokenizer(
     if len(set(vocab)) != len(vocab):
         raise ToolkitInputError("vocabulary has repeated tokens")
     tokenizer = Tokenizer(
-        models.WordPiece(vocab={t: i for i, t in enumerate(vocab)}, unk_token="[UNK]", max_input_chars_per_word=100)
+        models.WordPiece(
+            vocab={t: i for i, t in enumerate(vocab)}, unk_token="[UNK]", max_input_chars_per_word=100
+        )
     )
     tokenizer.normalizer = _normalizer(lowercase=lowercase, strip_accents=strip_accents)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -241,7 +243,9 @@ def load_tokenizer(name_or_path: str | os.PathLike) -> PreTrainedTokenizerBase:
         raise ToolkitInputError(f"cannot load a tokenizer from {str(name_or_path)!r}: {err}") from None
     for attr in ("mask_token", "pad_token", "cls_token", "sep_token"):
         if getattr(tokenizer, attr) is None:
-            raise ToolkitInputError(f"tokenizer {str(name_or_path)!r} has no {attr}: it cannot be used for BERT MLM")
+            raise ToolkitInputError(
+                f"tokenizer {str(name_or_path)!r} has no {attr}: it cannot be used for BERT MLM"
+            )
     return tokenizer
 
 
@@ -277,7 +281,9 @@ def tokenizer_report(
         del char_counts[ws]
     distinct = list(char_counts)
     per_char = tokenizer(distinct, add_special_tokens=False)["input_ids"] if distinct else []
-    uncovered = Counter({c: char_counts[c] for c, toks in zip(distinct, per_char, strict=True) if unk_id in toks})
+    uncovered = Counter(
+        {c: char_counts[c] for c, toks in zip(distinct, per_char, strict=True) if unk_id in toks}
+    )
     removed = sum(char_counts[c] for c, toks in zip(distinct, per_char, strict=True) if not toks)
     n_chars = sum(char_counts.values())
     n_uncovered = sum(uncovered.values())
@@ -294,7 +300,9 @@ def tokenizer_report(
     )
 
 
-def check_tokenizer_health(report: TokenizerReport, *, max_unk_rate: float = 0.05, where: str = "tokenizer") -> None:
+def check_tokenizer_health(
+    report: TokenizerReport, *, max_unk_rate: float = 0.05, where: str = "tokenizer"
+) -> None:
     """Refuse a tokenizer that is plainly broken on the training text.
 
     Raises:
@@ -314,4 +322,3 @@ def check_tokenizer_health(report: TokenizerReport, *, max_unk_rate: float = 0.0
             f"{report.summary()}). Train a new vocabulary on this text, lower --char_min_frequency, or raise "
             "--max_unk_rate if this is intended"
         )
-

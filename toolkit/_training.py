@@ -93,7 +93,9 @@ def resolve_resume_checkpoint(args: TrainingArguments) -> str | None:
         return str(explicit)
     last = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
     if explicit and last is None:
-        raise ToolkitInputError(f"--resume_from_checkpoint {explicit}: no checkpoint-* folder in {args.output_dir!r}")
+        raise ToolkitInputError(
+            f"--resume_from_checkpoint {explicit}: no checkpoint-* folder in {args.output_dir!r}"
+        )
     if last:
         logger.info("Resuming from %s", last)
     return last
@@ -139,7 +141,9 @@ def setup_logging(args: TrainingArguments) -> None:
     import transformers
 
     level = logging.INFO if args.should_log else logging.WARNING
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=level)
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=level
+    )
     logging.getLogger("toolkit").setLevel(level)
     transformers.utils.logging.set_verbosity(logging.WARNING if args.should_log else logging.ERROR)
     datasets.utils.logging.set_verbosity(logging.WARNING)

@@ -40,8 +40,10 @@ class TransferReport:
         return asdict(self)
 
     def summary(self) -> str:
-        return (f"copied {len(self.copied)}, missing {len(self.missing)}, unexpected {len(self.unexpected)}, "
-                f"shape mismatches {len(self.shape_mismatch)}")
+        return (
+            f"copied {len(self.copied)}, missing {len(self.missing)}, unexpected {len(self.unexpected)}, "
+            f"shape mismatches {len(self.shape_mismatch)}"
+        )
 
 
 def _source_state(source) -> dict[str, torch.Tensor]:
@@ -119,7 +121,9 @@ def transfer_weights(
             src, dst = state[sname], target_state[tname]
             if tuple(src.shape) != tuple(dst.shape):
                 if strict_shapes:
-                    raise ToolkitInputError(f"shape mismatch: {tname} {tuple(dst.shape)} <- {sname} {tuple(src.shape)}")
+                    raise ToolkitInputError(
+                        f"shape mismatch: {tname} {tuple(dst.shape)} <- {sname} {tuple(src.shape)}"
+                    )
                 report.shape_mismatch.append((tname, sname, tuple(dst.shape), tuple(src.shape)))
                 continue
             dst.copy_(src.to(dtype=dst.dtype))

@@ -22,8 +22,13 @@ logger = logging.getLogger(__name__)
 
 VectorFormat = Literal["word2vec", "word2vec-binary", "npy", "safetensors"]
 FORMATS: tuple[str, ...] = ("word2vec", "word2vec-binary", "npy", "safetensors")
-_EXTENSIONS = {".txt": "word2vec", ".vec": "word2vec", ".bin": "word2vec-binary", ".npy": "npy",
-               ".safetensors": "safetensors"}
+_EXTENSIONS = {
+    ".txt": "word2vec",
+    ".vec": "word2vec",
+    ".bin": "word2vec-binary",
+    ".npy": "npy",
+    ".safetensors": "safetensors",
+}
 
 
 def escape_token(token: str) -> str:
@@ -100,7 +105,9 @@ class VectorSet:
     def __post_init__(self) -> None:
         self.vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
         if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.tokens):
-            raise ValueError(f"vectors must be (len(tokens), dim); got {self.vectors.shape} for {len(self.tokens)} tokens")
+            raise ValueError(
+                f"vectors must be (len(tokens), dim); got {self.vectors.shape} for {len(self.tokens)} tokens"
+            )
         if len(set(self.tokens)) != len(self.tokens):
             raise ValueError("tokens must be unique")
         self._index = {t: i for i, t in enumerate(self.tokens)}
@@ -119,7 +126,9 @@ class VectorSet:
         return int(self.vectors.shape[1])
 
     # ----------------------------------------------------------------------------------------- saving
-    def save(self, path: str | os.PathLike, *, format: VectorFormat | None = None, whitespace: str = "escape") -> Path:
+    def save(
+        self, path: str | os.PathLike, *, format: VectorFormat | None = None, whitespace: str = "escape"
+    ) -> Path:
         """Save the vectors.
 
         Args:
@@ -139,14 +148,18 @@ class VectorSet:
         path = Path(path)
         fmt = format or _EXTENSIONS.get(path.suffix.lower())
         if fmt not in FORMATS:
-            raise ToolkitInputError(f"unknown vector format {fmt or path.suffix!r}: choose from {', '.join(FORMATS)}")
+            raise ToolkitInputError(
+                f"unknown vector format {fmt or path.suffix!r}: choose from {', '.join(FORMATS)}"
+            )
         if not path.parent.is_dir():
             raise ToolkitInputError(f"output directory {str(path.parent)!r} does not exist")
         if whitespace not in ("escape", "refuse"):
             raise ToolkitInputError(f"whitespace must be 'escape' or 'refuse', got {whitespace!r}")
         spaced = [t for t in self.tokens if any(c.isspace() for c in t)]
         if spaced and whitespace == "refuse":
-            raise ToolkitInputError(f"{len(spaced)} tokens contain whitespace (e.g. {spaced[0]!r}); use whitespace='escape'")
+            raise ToolkitInputError(
+                f"{len(spaced)} tokens contain whitespace (e.g. {spaced[0]!r}); use whitespace='escape'"
+            )
         names = [_safe_text(escape_token(t)) for t in self.tokens]
         meta = {"provenance": self.provenance, "coverage": self.coverage, "escaped_tokens": len(spaced)}
         if fmt == "word2vec":
@@ -219,7 +232,10 @@ class VectorSet:
         elif fmt == "npy":
             rows = np.load(path)
             stem = path.with_suffix("")
-            tokens = [unescape_token(t) for t in Path(f"{stem}.vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]]
+            tokens = [
+                unescape_token(t)
+                for t in Path(f"{stem}.vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+            ]
             meta_path = Path(f"{stem}.json")
             if meta_path.is_file():
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -275,9 +291,17 @@ class VectorSet:
             weight[padding_idx] = 0.0
         if unknown_token is not None and unknown_token in index and unknown_token not in self._index:
             weight[index[unknown_token]] = self.vectors.mean(axis=0)
-        embedding = torch.nn.Embedding.from_pretrained(torch.from_numpy(weight), freeze=freeze, padding_idx=padding_idx)
-        report = {"rows": size, "copied": copied, "random": len(random_tokens), "random_examples": random_tokens[:20],
-                  "padding_idx": padding_idx, "unknown_idx": index.get(unknown_token) if unknown_token else None}
+        embedding = torch.nn.Embedding.from_pretrained(
+            torch.from_numpy(weight), freeze=freeze, padding_idx=padding_idx
+        )
+        report = {
+            "rows": size,
+            "copied": copied,
+            "random": len(random_tokens),
+            "random_examples": random_tokens[:20],
+            "padding_idx": padding_idx,
+            "unknown_idx": index.get(unknown_token) if unknown_token else None,
+        }
         return embedding, report
 
 

@@ -8,7 +8,9 @@ accuracy, micro- and macro-F1 and per-class scores. Numbers equal scikit-learn's
 import datasets
 import evaluate
 
-_DESCRIPTION = "Accuracy, macro-F1, per-class precision/recall/F1 and confusion matrix (scikit-learn compatible)."
+_DESCRIPTION = (
+    "Accuracy, macro-F1, per-class precision/recall/F1 and confusion matrix (scikit-learn compatible)."
+)
 _KWARGS = """
 Args:
     predictions: label ids (single-label) or 0/1 indicator lists (multilabel).
@@ -71,7 +73,11 @@ def multi_label_scores(predictions, references):
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS)
 class ClassificationScores(evaluate.Metric):
     def _info(self):
-        value = datasets.Sequence(datasets.Value("int32")) if self.config_name == "multilabel" else datasets.Value("int32")
+        value = (
+            datasets.Sequence(datasets.Value("int32"))
+            if self.config_name == "multilabel"
+            else datasets.Value("int32")
+        )
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation="",

@@ -9,7 +9,9 @@ continue with ``I-X``; anything else is not an entity).
 import datasets
 import evaluate
 
-_DESCRIPTION = "Entity-level precision, recall and F1 (overall and per type) for BIO tags; seqeval-compatible."
+_DESCRIPTION = (
+    "Entity-level precision, recall and F1 (overall and per type) for BIO tags; seqeval-compatible."
+)
 _KWARGS = """
 Args:
     predictions: list of tag sequences, e.g. [["B-PER", "I-PER", "O"]].
@@ -75,8 +77,14 @@ def entity_scores(predictions, references, mode="default"):
         p, r, f = prf(true_pos.get(typ, 0), n_pred.get(typ, 0), n_gold.get(typ, 0))
         out[typ] = {"precision": p, "recall": r, "f1": f, "number": n_gold.get(typ, 0)}
     p, r, f = prf(sum(true_pos.values()), sum(n_pred.values()), sum(n_gold.values()))
-    out.update({"overall_precision": p, "overall_recall": r, "overall_f1": f,
-                "overall_accuracy": correct_tokens / total_tokens if total_tokens else 0.0})
+    out.update(
+        {
+            "overall_precision": p,
+            "overall_recall": r,
+            "overall_f1": f,
+            "overall_accuracy": correct_tokens / total_tokens if total_tokens else 0.0,
+        }
+    )
     return out
 
 
@@ -87,10 +95,12 @@ class EntityF1(evaluate.Metric):
             description=_DESCRIPTION,
             citation="",
             inputs_description=_KWARGS,
-            features=datasets.Features({
-                "predictions": datasets.Sequence(datasets.Value("string")),
-                "references": datasets.Sequence(datasets.Value("string")),
-            }),
+            features=datasets.Features(
+                {
+                    "predictions": datasets.Sequence(datasets.Value("string")),
+                    "references": datasets.Sequence(datasets.Value("string")),
+                }
+            ),
         )
 
     def _compute(self, predictions, references, mode="default"):
