@@ -171,6 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
         processing_class=tokenizer,
         data_collator=collator,
         callbacks=[CollatorEpochCallback(collator)],
+        report_perplexity=True,
     )
     if mlm_args.dry_run:
         logger.info("Dry run: inputs checked, data prepared, model built; no training.")

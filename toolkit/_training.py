@@ -29,9 +29,10 @@ class ToolkitTrainer(Trainer):
     The values go wherever logs go: the progress bar, ``trainer_state.json``, TensorBoard (``report_to``).
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, report_perplexity: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self._last_log: tuple[float, int, int] | None = None
+        self.report_perplexity = report_perplexity  # exp(eval_loss) means something for language models only
 
     def _get_eval_sampler(self, eval_dataset):
         # transformers 5 applies train_sampling_strategy="group_by_length" to evaluation and prediction too,
@@ -67,7 +68,7 @@ class ToolkitTrainer(Trainer):
         elif self._last_log is not None and any(k.startswith("eval_") for k in logs):
             # Evaluation time is not training throughput: restart the interval after it.
             self._last_log = (time.perf_counter(), self._last_log[1], self._last_log[2])
-        if "eval_loss" in logs and "eval_perplexity" not in logs:
+        if self.report_perplexity and "eval_loss" in logs and "eval_perplexity" not in logs:
             logs["eval_perplexity"] = perplexity(logs["eval_loss"])
         super().log(logs, start_time)
 
