@@ -30,28 +30,22 @@ from toolkit import (
     ToolkitInputError,
     ToolkitTrainer,
     build_label_map,
-    card_metrics,
     check_labels_known,
     class_balance,
     classification_metrics,
-    count_parameters,
     encode_classification,
     flat_metrics,
     freeze_parameters,
-    headline_metrics,
     hub_target_from_args,
     load_checkpoint_tokenizer,
     load_finetune_model,
     parse_config,
     plot_confusion_matrix,
     prepare_training_args,
-    push_output_dir,
     read_classification,
     run_cli,
+    save_finetune_outputs,
     setup_logging,
-    training_command,
-    write_finetune_model_card,
-    write_json,
 )
 
 logger = logging.getLogger("train_classifier")
@@ -183,37 +177,24 @@ def main(argv: list[str] | None = None) -> dict:
             os.path.join(args.output_dir, "test_predictions.jsonl"),
         )
 
-    # 8. Save a plain model directory (labels in config.id2label) + metrics + model card.
-    trainer.save_model()
-    if trainer.is_world_process_zero():
-        write_json(results, os.path.join(args.output_dir, "metrics.json"))
-        total, _ = count_parameters(model)
-        write_finetune_model_card(
-            args.output_dir,
-            task="text-classification",
-            pipeline_tag="text-classification",
-            languages=ft.languages,
-            base_model=ft.model_name_or_path,
-            labels=labels,
-            params=total,
-            data_description=f"{ft.dataset_name or ft.train_file}: {len(data['train']):,} training examples; "
-            f"class balance {balance}.",
-            hyperparameters={
-                "epochs / max_steps": args.max_steps if args.max_steps > 0 else args.num_train_epochs,
-                "batch size": args.per_device_train_batch_size,
-                "learning rate": args.learning_rate,
-                "max length": ft.max_length,
-                "multi-label": ft.multi_label,
-            },
-            metrics=card_metrics(results),
-            command=training_command(argv, script="recipes/train_classifier.py"),
-            dataset_name=ft.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(ft.train_file))),
-            eval_metrics=headline_metrics(results, ("accuracy", "macro_f1")),
-            usage='from transformers import pipeline\n\nclf = pipeline("text-classification", model="MODEL")\n'
-            'print(clf("an example sentence"))',
-        )
-        if hub:
-            push_output_dir(args.output_dir, hub)
+    # 8. Save a plain model directory (labels in config.id2label) + metrics + model card; push if asked.
+    save_finetune_outputs(
+        trainer,
+        ft,
+        results,
+        argv=argv,
+        script="recipes/train_classifier.py",
+        task="text-classification",
+        pipeline_tag="text-classification",
+        labels=labels,
+        data_description=f"{ft.dataset_name or ft.train_file}: {len(data['train']):,} training examples; "
+        f"class balance {balance}.",
+        hyperparameters={"max length": ft.max_length, "multi-label": ft.multi_label},
+        headline_keys=("accuracy", "macro_f1"),
+        usage='from transformers import pipeline\n\nclf = pipeline("text-classification", model="MODEL")\n'
+        'print(clf("an example sentence"))',
+        hub=hub,
+    )
     return results
 
 

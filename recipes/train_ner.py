@@ -13,7 +13,6 @@ Sentences longer than the model's window are split into overlapping windows and 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import datasets
@@ -30,12 +29,9 @@ from toolkit import (
     ToolkitInputError,
     ToolkitTrainer,
     build_label_map,
-    card_metrics,
     check_labels_known,
-    count_parameters,
     encode_ner_dataset,
     freeze_parameters,
-    headline_metrics,
     hub_target_from_args,
     load_checkpoint_tokenizer,
     load_finetune_model,
@@ -43,15 +39,12 @@ from toolkit import (
     normalise_schemes,
     parse_config,
     prepare_training_args,
-    push_output_dir,
     read_conll,
     read_ner_jsonl,
     run_cli,
+    save_finetune_outputs,
     setup_logging,
-    training_command,
     word_predictions,
-    write_finetune_model_card,
-    write_json,
     write_ner_predictions,
 )
 
@@ -161,39 +154,29 @@ def main(argv: list[str] | None = None) -> dict:
         if trainer.is_world_process_zero():
             write_ner_predictions(data[name], predicted, args.output_dir, name)
 
-    # 7. Save a plain model directory (labels in config.id2label) + metrics + model card.
-    trainer.save_model()
-    if trainer.is_world_process_zero():
-        write_json(results, os.path.join(args.output_dir, "metrics.json"))
-        total, _ = count_parameters(model)
-        write_finetune_model_card(
-            args.output_dir,
-            task="named-entity recognition",
-            pipeline_tag="token-classification",
-            languages=ft.languages,
-            base_model=ft.model_name_or_path,
-            labels=labels,
-            params=total,
-            data_description=f"{ft.train_file}: {len(data['train']):,} sentences, tags converted from "
-            f"{schemes['train']['scheme']} to BIO.",
-            hyperparameters={
-                "epochs / max_steps": args.max_steps if args.max_steps > 0 else args.num_train_epochs,
-                "batch size": args.per_device_train_batch_size,
-                "learning rate": args.learning_rate,
-                "window (tokens)": ft.max_length,
-                "window stride": ft.stride,
-                "label all sub-tokens": ft.label_all_tokens,
-            },
-            metrics=card_metrics(results),
-            command=training_command(argv, script="recipes/train_ner.py"),
-            dataset_name=ft.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(ft.train_file))),
-            eval_metrics=headline_metrics(results, ("overall_f1", "overall_precision", "overall_recall")),
-            usage='from transformers import pipeline\n\nner = pipeline("token-classification", model="MODEL", '
-            'aggregation_strategy="simple")\nprint(ner("..."))\n\n# or, with character offsets for Chinese and '
-            'English and no truncation:\n# from toolkit import NERTagger; NERTagger("MODEL")("...")',
-        )
-        if hub:
-            push_output_dir(args.output_dir, hub)
+    # 7. Save a plain model directory (labels in config.id2label) + metrics + model card; push if asked.
+    save_finetune_outputs(
+        trainer,
+        ft,
+        results,
+        argv=argv,
+        script="recipes/train_ner.py",
+        task="named-entity recognition",
+        pipeline_tag="token-classification",
+        labels=labels,
+        data_description=f"{ft.train_file}: {len(data['train']):,} sentences, tags converted from "
+        f"{schemes['train']['scheme']} to BIO.",
+        hyperparameters={
+            "window (tokens)": ft.max_length,
+            "window stride": ft.stride,
+            "label all sub-tokens": ft.label_all_tokens,
+        },
+        headline_keys=("overall_f1", "overall_precision", "overall_recall"),
+        usage='from transformers import pipeline\n\nner = pipeline("token-classification", model="MODEL", '
+        'aggregation_strategy="simple")\nprint(ner("..."))\n\n# or, with character offsets for Chinese and '
+        'English and no truncation:\n# from toolkit import NERTagger; NERTagger("MODEL")("...")',
+        hub=hub,
+    )
     return results
 
 

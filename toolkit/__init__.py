@@ -48,6 +48,7 @@ from ._finetune import (
     load_finetune_model,
     ner_scores,
     plot_confusion_matrix,
+    save_finetune_outputs,
     word_predictions,
     write_ner_predictions,
 )
@@ -136,6 +137,7 @@ from ._vectors import FORMATS, VectorSet, escape_token, json_text, unescape_toke
 __version__ = "0.1.0"
 
 __all__ = [
+    "save_finetune_outputs",
     "card_metrics",
     "VECTOR_SUFFIXES",
     "headline_metrics",

@@ -451,3 +451,56 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     return sum(p.numel() for p in model.parameters()), sum(
         p.numel() for p in model.parameters() if p.requires_grad
     )
+
+
+def save_finetune_outputs(
+    trainer,
+    ft: FinetuneArguments,
+    results: dict,
+    *,
+    argv: list[str] | None,
+    script: str,
+    task: str,
+    pipeline_tag: str,
+    labels: list[str],
+    data_description: str,
+    hyperparameters: dict,
+    headline_keys: Sequence[str],
+    usage: str,
+    hub=None,
+) -> None:
+    """The last step of both fine-tuning recipes: save the plain model directory, ``metrics.json`` and the
+    model card (main process only), then push when a hub target was checked at start."""
+    from ._card import training_command, write_finetune_model_card
+    from ._hub import push_output_dir
+    from ._training import write_json
+
+    args = trainer.args
+    trainer.save_model()
+    if not trainer.is_world_process_zero():
+        return
+    write_json(results, os.path.join(args.output_dir, "metrics.json"))
+    total, _ = count_parameters(trainer.model)
+    write_finetune_model_card(
+        args.output_dir,
+        task=task,
+        pipeline_tag=pipeline_tag,
+        languages=ft.languages,
+        base_model=ft.model_name_or_path,
+        labels=labels,
+        params=total,
+        data_description=data_description,
+        hyperparameters={
+            "epochs / max_steps": args.max_steps if args.max_steps > 0 else args.num_train_epochs,
+            "batch size": args.per_device_train_batch_size,
+            "learning rate": args.learning_rate,
+            **hyperparameters,
+        },
+        metrics=card_metrics(results),
+        command=training_command(argv, script=script),
+        dataset_name=ft.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(ft.train_file))),
+        eval_metrics=headline_metrics(results, headline_keys),
+        usage=usage,
+    )
+    if hub:
+        push_output_dir(args.output_dir, hub)
