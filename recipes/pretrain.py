@@ -10,8 +10,8 @@ Every option: ``python recipes/pretrain.py --help``. Flags override ``--config``
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
 
 from transformers import TrainingArguments, pipeline, set_seed
 
@@ -33,18 +33,16 @@ from toolkit import (
     parse_config,
     parse_overrides,
     perplexity,
-    plot_loss_curve,
     premask_for_eval,
     prepare_mlm_dataset,
     prepare_training_args,
     push_output_dir,
     resolve_resume_checkpoint,
     run_cli,
+    save_pretraining_report,
     setup_logging,
     training_command,
     validate_pretrain_options,
-    write_json,
-    write_mlm_model_card,
 )
 
 logger = logging.getLogger("pretrain")
@@ -67,19 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
     # 2. Corpus: local files are checked (existence, UTF-8, JSONL fields) before anything else.
-    corpus, corpus_report = load_corpus(
-        train_files=corpus_args.train_files,
-        dataset_name=corpus_args.dataset_name,
-        dataset_config=corpus_args.dataset_config,
-        text_field=corpus_args.text_field,
-        extensions=corpus_args.extensions,
-        validation_files=corpus_args.validation_files,
-        validation_split=corpus_args.validation_split,
-        streaming=corpus_args.streaming,
-        max_train_samples=corpus_args.max_train_samples,
-        max_eval_samples=corpus_args.max_eval_samples,
-        encoding_errors=corpus_args.encoding_errors,
-    )
+    corpus, corpus_report = load_corpus(**dataclasses.asdict(corpus_args))  # fields = load_corpus arguments
     logger.info("Corpus: %s", corpus_report.as_dict())
 
     # 3. Tokenizer: trained on the main process first, then loaded by the others from the output dir.
@@ -185,51 +171,20 @@ def main(argv: list[str] | None = None) -> dict:
         metrics.update(trainer.evaluate())
         metrics["eval_perplexity"] = perplexity(metrics["eval_loss"])
 
-    # 8. Save: plain BertForMaskedLM + tokenizer + metrics + loss curve + model card.
+    # 8. Save: plain BertForMaskedLM + tokenizer + metrics.json + loss curve + model card.
     trainer.save_model()
     trainer.save_state()
     if trainer.is_world_process_zero():
-        results = {
-            "metrics": metrics,
-            "model": {
-                "params": size.params,
-                "params_non_embedding": size.params_non_embedding,
-                "train_flops_per_token_sparse_head": size.train_flops_per_token_sparse_head,
-            },
-            "tokenizer": tokenizer_report,
-            "corpus": corpus_report.as_dict(),
-            "blocks": stats,
-        }
-        write_json(results, os.path.join(args.output_dir, "metrics.json"))
-        plot_loss_curve(trainer.state.log_history, os.path.join(args.output_dir, "loss_curve.png"))
-        write_mlm_model_card(
-            args.output_dir,
-            languages=mlm_args.languages,
-            preset=None if mlm_args.model_name_or_path else (mlm_args.preset or "tiny"),
-            params=size.params,
-            params_non_embedding=size.params_non_embedding,
-            config_summary={
-                k: getattr(model.config, k)
-                for k in ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size")
-            },
-            data_description=f"{corpus_args.dataset_name or ', '.join(corpus_args.train_files)} "
-            f"({corpus_report.n_bytes:,} bytes, {stats.get('n_tokens', 'streamed')} tokens in blocks "
-            f"of {mlm_args.block_size}).",
-            tokenizer_summary=f"WordPiece, {tokenizer_report['vocab_size']:,} entries, [UNK] rate "
-            f"{tokenizer_report['unk_rate']:.4%} on the training text.",
-            hyperparameters={
-                "max_steps / epochs": args.max_steps if args.max_steps > 0 else args.num_train_epochs,
-                "batch size per device": args.per_device_train_batch_size,
-                "learning rate": args.learning_rate,
-                "block size": mlm_args.block_size,
-                "mlm probability": mlm_args.mlm_probability,
-                "whole-word masking": mlm_args.whole_word_mask,
-            },
-            metrics={k: v for k, v in metrics.items() if k.startswith("eval_") or k == "train_loss"},
+        save_pretraining_report(
+            trainer,
+            corpus_args,
+            mlm_args,
+            metrics=metrics,
+            size=size,
+            tokenizer_report=tokenizer_report,
+            corpus_report=corpus_report,
+            block_stats=stats,
             command=training_command(argv, script="recipes/pretrain.py"),
-            base_model=mlm_args.model_name_or_path,
-            dataset_name=corpus_args.dataset_name
-            or os.path.basename(os.path.normpath(corpus_args.train_files[0])),
         )
 
         # 9. Show fill-mask predictions from the saved directory, loaded as a stock pipeline.

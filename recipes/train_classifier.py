@@ -14,8 +14,6 @@ import logging
 import os
 
 import datasets
-import numpy as np
-import torch
 from transformers import (
     AutoModelForSequenceClassification,
     DataCollatorWithPadding,
@@ -46,6 +44,7 @@ from toolkit import (
     run_cli,
     save_finetune_outputs,
     setup_logging,
+    write_classification_predictions,
 )
 
 logger = logging.getLogger("train_classifier")
@@ -169,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
     # 7. Predictions for the test set (labelled or not).
     if "test" in encoded and trainer.is_world_process_zero():
         logits = trainer.predict(encoded["test"]).predictions
-        _write_predictions(
+        write_classification_predictions(
             data["test"],
             logits,
             labels,
@@ -196,27 +195,6 @@ def main(argv: list[str] | None = None) -> dict:
         hub=hub,
     )
     return results
-
-
-def _write_predictions(examples, logits, labels, multi_label, path):
-    import json
-
-    probs = torch.sigmoid(torch.tensor(logits)) if multi_label else torch.softmax(torch.tensor(logits), -1)
-    with open(path, "w", encoding="utf-8") as fh:
-        for e, p in zip(examples, probs.numpy(), strict=True):
-            predicted = (
-                [labels[i] for i in np.flatnonzero(p > 0.5)] if multi_label else labels[int(p.argmax())]
-            )
-            row = {
-                "text": e.text,
-                "predicted": predicted,
-                "scores": {lab: round(float(s), 5) for lab, s in zip(labels, p, strict=True)},
-            }
-            if e.text_pair is not None:
-                row["text_pair"] = e.text_pair
-            if e.labels:
-                row["gold"] = e.labels if multi_label else e.labels[0]
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

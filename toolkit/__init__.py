@@ -50,6 +50,7 @@ from ._finetune import (
     plot_confusion_matrix,
     save_finetune_outputs,
     word_predictions,
+    write_classification_predictions,
     write_ner_predictions,
 )
 from ._hub import (
@@ -109,7 +110,13 @@ from ._presets import (
     preset_path,
     preset_table,
 )
-from ._pretrain import block_stats, check_block_size, obtain_tokenizer, validate_pretrain_options
+from ._pretrain import (
+    block_stats,
+    check_block_size,
+    obtain_tokenizer,
+    save_pretraining_report,
+    validate_pretrain_options,
+)
 from ._tokenizer import (
     SPECIAL_TOKENS,
     TokenizerReport,
@@ -137,6 +144,8 @@ from ._vectors import FORMATS, VectorSet, escape_token, json_text, unescape_toke
 __version__ = "0.1.0"
 
 __all__ = [
+    "save_pretraining_report",
+    "write_classification_predictions",
     "save_finetune_outputs",
     "card_metrics",
     "VECTOR_SUFFIXES",

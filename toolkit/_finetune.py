@@ -326,6 +326,32 @@ def flat_metrics(scores: dict, id2label: dict[int, str], prefix: str = "") -> di
     return out
 
 
+def write_classification_predictions(
+    examples: Sequence[ClassificationExample],
+    logits: np.ndarray,
+    labels: Sequence[str],
+    multi_label: bool,
+    path,
+) -> None:
+    """Write one JSON line per example: text (and pair), predicted label(s), per-label scores, gold if known."""
+    probs = torch.sigmoid(torch.tensor(logits)) if multi_label else torch.softmax(torch.tensor(logits), -1)
+    with open(path, "w", encoding="utf-8") as fh:
+        for e, p in zip(examples, probs.numpy(), strict=True):
+            predicted = (
+                [labels[i] for i in np.flatnonzero(p > 0.5)] if multi_label else labels[int(p.argmax())]
+            )
+            row = {
+                "text": e.text,
+                "predicted": predicted,
+                "scores": {lab: round(float(s), 5) for lab, s in zip(labels, p, strict=True)},
+            }
+            if e.text_pair is not None:
+                row["text_pair"] = e.text_pair
+            if e.labels:
+                row["gold"] = e.labels if multi_label else e.labels[0]
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
 def plot_confusion_matrix(
     matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | os.PathLike
 ) -> Path:
