@@ -96,3 +96,16 @@ def tiny_recipe_flags(corpus_dir: Path, output_dir: Path, *extra: str) -> list[s
         "--languages", "en", "zh",
         *extra,
     ]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm_dir(tokenizer, tiny_config, tmp_path_factory) -> Path:
+    """A 2-layer, hidden-32 BERT masked-LM saved with its tokenizer, as the pretraining recipe writes it."""
+    import torch
+    from transformers import BertForMaskedLM
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny_mlm")
+    BertForMaskedLM(tiny_config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 import train_classifier
 import train_ner
 from conftest import ROOT
-from transformers import BertConfig, BertForMaskedLM, TrainingArguments
+from transformers import TrainingArguments
 
 from toolkit import FinetuneArguments, ToolkitInputError, parse_config
 from toolkit._demo import write_demo_labelled
@@ -31,21 +30,8 @@ sys.meta_path.insert(0, Block())
 
 
 @pytest.fixture(scope="module")
-def base_model(tokenizer, tmp_path_factory):
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    out = tmp_path_factory.mktemp("base")
-    BertForMaskedLM(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+def base_model(tiny_mlm_dir):
+    return tiny_mlm_dir
 
 
 @pytest.fixture(scope="module")

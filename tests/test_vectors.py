@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT
-from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel
+from transformers import BertForMaskedLM, BertForSequenceClassification, BertModel
 
 from toolkit import (
     ToolkitInputError,
@@ -36,23 +36,8 @@ ODD = [
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tokenizer, tmp_path_factory):
-    """A tiny BERT masked-LM saved with its tokenizer, as the pretraining recipe writes it."""
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = BertForMaskedLM(config)
-    out = tmp_path_factory.mktemp("ckpt")
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+def checkpoint(tiny_mlm_dir):
+    return tiny_mlm_dir
 
 
 @pytest.fixture(scope="module")
