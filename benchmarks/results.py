@@ -87,7 +87,7 @@ def pretrain_flags(preset: str, lang: str, out: Path, opts, smoke: dict | None) 
     else:
         flags = [
             "--config",
-            str(CONFIGS / "pretrain" / f"{preset}_{lang}.yaml"),
+            os.path.relpath(CONFIGS / "pretrain" / f"{preset}_{lang}.yaml"),
             "--save_strategy",
             "no",
             "--report_to",
@@ -120,7 +120,7 @@ def finetune_flags(task: str, kind: str, model: Path, out: Path, opts, smoke: di
             "32",
         ]
     else:
-        flags = ["--config", str(CONFIGS / kind / f"{task}.yaml")]
+        flags = ["--config", os.path.relpath(CONFIGS / kind / f"{task}.yaml")]
     flags += [
         "--model_name_or_path",
         str(model),
@@ -147,11 +147,31 @@ def random_twin(pretrained: Path, out: Path) -> Path:
     return out
 
 
+def _minutes(task: dict) -> str:
+    seconds = [task.get(f"{label}_seconds") for label in ("pretrained", "random_init")]
+    if None in seconds:
+        return "n/a"
+    return f"{max(seconds) / 60:.0f} min" if max(seconds) >= 60 else f"{max(seconds):.0f} s"
+
+
+def hardware() -> str:
+    """CPU model and core count, e.g. ``Intel(R) Xeon(R) ... (x86_64), 2 cores``."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores"
+
+
 def render_table(rows: list[dict]) -> str:
     lines = [
-        "| language | preset | params | pretraining tokens | CPU time | tokens/s | val. MLM loss (ppl) | task | "
-        "pretrained | random init | margin |",
-        "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+        "| language | preset | params | pretraining tokens | pretraining time | tokens/s | val. MLM loss (ppl) | "
+        "task | fine-tuning time (each) | pretrained | random init | margin |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         p = r["pretrain"]
@@ -159,7 +179,8 @@ def render_table(rows: list[dict]) -> str:
             lines.append(
                 f"| {r['language']} | {r['preset']} | {p['params'] / 1e6:.1f} M | {p['tokens_seen'] / 1e6:.1f} M | "
                 f"{p['wall_seconds'] / 60:.0f} min | {p['tokens_per_second']:,.0f} | {p['eval_loss']:.2f} "
-                f"({p['eval_perplexity']:.0f}) | {t['task']} {t['split']} {t['metric']} | {t['pretrained']:.2%} | "
+                f"({p['eval_perplexity']:.0f}) | {t['task']} {t['split']} {t['metric']} | {_minutes(t)} | "
+                f"{t['pretrained']:.2%} | "
                 f"{t['random_init']:.2%} | {t['margin'] * 100:+.1f} pt |"
             )
     return "\n".join(lines)
@@ -199,6 +220,93 @@ def replace_readme_block(readme: Path, block: str) -> None:
     readme.write_text(f"{head}{MARK_START}\n{block}\n{MARK_END}{tail}", encoding="utf-8")
 
 
+def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None) -> dict:
+    """Pretrain one preset on one language, build its random-init twin and fine-tune both on every task."""
+    # 1. Pretrain.
+    model_dir = out / f"pretrain_{preset}_{lang}"
+    flags = pretrain_flags(preset, lang, model_dir, opts, smoke)
+    start = time.time()
+    metrics = pretrain.main(flags)
+    wall = time.time() - start
+    state = json.loads((model_dir / "trainer_state.json").read_text())
+    saved = json.loads((model_dir / "metrics.json").read_text())
+    curve = [
+        (h["num_input_tokens_seen"], h["eval_loss"])
+        for h in state["log_history"]
+        if "eval_loss" in h and "num_input_tokens_seen" in h
+    ]
+    row = {
+        "language": lang,
+        "preset": preset,
+        "hardware": hardware(),
+        "command": row_command(preset, lang, out, opts),
+        "pretrain": {
+            "command": _cmd("pretrain", flags),
+            "params": saved["model"]["params"],
+            "tokens_seen": metrics["train_tokens_seen"],
+            "wall_seconds": round(wall, 1),
+            "tokens_per_second": round(metrics["train_tokens_seen"] / metrics["train_runtime"], 1),
+            "eval_loss": metrics["eval_loss"],
+            "eval_perplexity": metrics["eval_perplexity"],
+            "curve": curve,
+        },
+        "tasks": [],
+    }
+    # 2. Random-init twin.
+    twin = random_twin(model_dir, out / f"random_{preset}_{lang}")
+    # 3. Fine-tune both with the same budget.
+    for task, kind, split, metric in TASKS[lang]:
+        scores = {}
+        for label, start_from in (("pretrained", model_dir), ("random_init", twin)):
+            ft_flags = finetune_flags(
+                task, kind, start_from, out / f"{kind}_{task}_{preset}_{lang}_{label}", opts, smoke
+            )
+            recipe = train_classifier if kind == "classify" else train_ner
+            begin = time.time()
+            result = recipe.main(ft_flags)
+            scores[f"{label}_seconds"] = round(time.time() - begin, 1)
+            scores[label] = result[split][metric]
+            scores[f"{label}_command"] = _cmd(recipe.__name__, ft_flags)
+        row["tasks"].append(
+            {
+                "task": task,
+                "split": split,
+                "metric": metric,
+                **scores,
+                "margin": scores["pretrained"] - scores["random_init"],
+            }
+        )
+    return row
+
+
+def row_command(preset: str, lang: str, out: Path, opts) -> str:
+    """The one command that reproduces a row."""
+    parts = ["python", "benchmarks/results.py", "--presets", preset, "--languages", lang]
+    for flag in ("pretrain_steps", "finetune_steps"):
+        if getattr(opts, flag):
+            parts += [f"--{flag}", str(getattr(opts, flag))]
+    if opts.smoke:
+        parts.append("--smoke")
+    return " ".join(shlex.quote(x) for x in [*parts, "--output_dir", str(out)])
+
+
+def write_outputs(rows: list[dict], out: Path, readme: str | None) -> dict:
+    """results.json, results.md, pretrain_curves.png (and the README block) from ``rows``."""
+    for r in rows:  # the final evaluation repeats the last periodic one: keep each point once
+        r["pretrain"]["curve"] = [list(c) for c in dict.fromkeys(tuple(c) for c in r["pretrain"]["curve"])]
+    table = render_table(rows)
+    plot_curves(rows, out / "pretrain_curves.png")
+    hardware_seen = sorted({r.get("hardware", "unknown") for r in rows})
+    result = {"hardware": "; ".join(hardware_seen), "rows": rows, "table": table}
+    (out / "results.json").write_text(
+        json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    (out / "results.md").write_text(table + "\n", encoding="utf-8")
+    if readme:
+        replace_readme_block(Path(readme), table)
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -210,77 +318,34 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output_dir", default="outputs/results")
     parser.add_argument("--readme", default=None, help="README.md whose results block is replaced")
     parser.add_argument("--smoke", action="store_true", help="project-written data, tiny models, a few steps")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="RESULTS_JSON",
+        help="train nothing: combine the rows of earlier results.json files (one per row, run separately)",
+    )
     opts = parser.parse_args(argv)
     out = Path(opts.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if opts.smoke:
-        opts.pretrain_steps = opts.pretrain_steps or 4
-        opts.finetune_steps = opts.finetune_steps or 3
-    smoke = smoke_data(out / "smoke_data") if opts.smoke else None
-    rows = []
-    for lang in opts.languages:
-        for preset in opts.presets:
-            # 1. Pretrain.
-            model_dir = out / f"pretrain_{preset}_{lang}"
-            flags = pretrain_flags(preset, lang, model_dir, opts, smoke)
-            start = time.time()
-            metrics = pretrain.main(flags)
-            wall = time.time() - start
-            state = json.loads((model_dir / "trainer_state.json").read_text())
-            saved = json.loads((model_dir / "metrics.json").read_text())
-            curve = [
-                (h["num_input_tokens_seen"], h["eval_loss"])
-                for h in state["log_history"]
-                if "eval_loss" in h and "num_input_tokens_seen" in h
-            ]
-            row = {
-                "language": lang,
-                "preset": preset,
-                "pretrain": {
-                    "command": _cmd("pretrain", flags),
-                    "params": saved["model"]["params"],
-                    "tokens_seen": metrics["train_tokens_seen"],
-                    "wall_seconds": round(wall, 1),
-                    "tokens_per_second": round(metrics["train_tokens_seen"] / metrics["train_runtime"], 1),
-                    "eval_loss": metrics["eval_loss"],
-                    "eval_perplexity": metrics["eval_perplexity"],
-                    "curve": curve,
-                },
-                "tasks": [],
-            }
-            # 2. Random-init twin.
-            twin = random_twin(model_dir, out / f"random_{preset}_{lang}")
-            # 3. Fine-tune both with the same budget.
-            for task, kind, split, metric in TASKS[lang]:
-                scores = {}
-                for label, start_from in (("pretrained", model_dir), ("random_init", twin)):
-                    ft_flags = finetune_flags(
-                        task, kind, start_from, out / f"{kind}_{task}_{preset}_{lang}_{label}", opts, smoke
-                    )
-                    recipe = train_classifier if kind == "classify" else train_ner
-                    result = recipe.main(ft_flags)
-                    scores[label] = result[split][metric]
-                    scores[f"{label}_command"] = _cmd(recipe.__name__, ft_flags)
-                row["tasks"].append(
-                    {
-                        "task": task,
-                        "split": split,
-                        "metric": metric,
-                        **scores,
-                        "margin": scores["pretrained"] - scores["random_init"],
-                    }
-                )
-            rows.append(row)
-    table = render_table(rows)
-    plot_curves(rows, out / "pretrain_curves.png")
-    result = {"hardware": f"{platform.machine()} CPU, {os.cpu_count()} cores", "rows": rows, "table": table}
-    (out / "results.json").write_text(
-        json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    (out / "results.md").write_text(table + "\n", encoding="utf-8")
-    if opts.readme:
-        replace_readme_block(Path(opts.readme), table)
-    print(table)
+    rows: list[dict] = []
+    if opts.merge:
+        for path in opts.merge:
+            try:
+                rows.extend(json.loads(Path(path).read_text(encoding="utf-8"))["rows"])
+            except (OSError, ValueError, KeyError) as err:
+                raise SystemExit(f"--merge: cannot read rows from {path}: {err}") from err
+    else:
+        if opts.smoke:
+            opts.pretrain_steps = opts.pretrain_steps or 4
+            opts.finetune_steps = opts.finetune_steps or 3
+        smoke = smoke_data(out / "smoke_data") if opts.smoke else None
+        for lang in opts.languages:
+            for preset in opts.presets:
+                rows.append(run_row(preset, lang, out, opts, smoke))
+                write_outputs(rows, out, None)  # a crash in a later row keeps the finished ones
+    result = write_outputs(rows, out, opts.readme)
+    print(result["table"])
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -30,12 +31,15 @@ def test_results_script_smoke(tmp_path):
     )
     (row,) = out["rows"]
     assert row["pretrain"]["tokens_seen"] > 0 and row["pretrain"]["curve"]
+    assert row["command"].startswith("python benchmarks/results.py --presets tiny --languages zh")
+    assert "--smoke" in row["command"] and row["hardware"].endswith("cores")
     assert row["pretrain"]["command"].startswith("python recipes/pretrain.py")
     assert [t["task"] for t in row["tasks"]] == ["chnsenticorp", "msra"]
     for t in row["tasks"]:
         assert 0.0 <= t["pretrained"] <= 1.0 and 0.0 <= t["random_init"] <= 1.0
         assert t["margin"] == t["pretrained"] - t["random_init"]
         assert "--model_name_or_path" in t["pretrained_command"]
+        assert t["pretrained_seconds"] > 0 and t["random_init_seconds"] > 0
     saved = json.loads((tmp_path / "r" / "results.json").read_text())
     assert saved["table"].count("\n") == 1 + len(row["tasks"])  # header + separator + one line per task
     assert (tmp_path / "r" / "pretrain_curves.png").is_file()
@@ -46,3 +50,31 @@ def test_results_script_smoke(tmp_path):
         and text.startswith("intro")
         and text.rstrip().endswith("outro")
     )
+
+    # --merge renders rows run separately (one command per row) into one table without training anything.
+    merged_readme = tmp_path / "MERGED.md"
+    merged_readme.write_text(f"{results.MARK_START}\n{results.MARK_END}\n", encoding="utf-8")
+    other = json.loads(json.dumps(saved))
+    other["rows"][0]["language"], other["rows"][0]["preset"] = "en", "mini"
+    (tmp_path / "other.json").write_text(json.dumps(other), encoding="utf-8")
+    merged = results.main(
+        [
+            "--merge",
+            str(tmp_path / "r" / "results.json"),
+            str(tmp_path / "other.json"),
+            "--output_dir",
+            str(tmp_path / "m"),
+            "--readme",
+            str(merged_readme),
+        ]
+    )
+    assert [(r["language"], r["preset"]) for r in merged["rows"]] == [("zh", "tiny"), ("en", "mini")]
+    assert merged["table"].count("\n") == 1 + 2 * len(row["tasks"])
+    assert "| en | mini |" in merged_readme.read_text() and (tmp_path / "m" / "pretrain_curves.png").is_file()
+
+
+def test_results_merge_rejects_unreadable_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}", encoding="utf-8")
+    with pytest.raises(SystemExit, match="cannot read rows"):
+        results.main(["--merge", str(bad), "--output_dir", str(tmp_path / "out")])
