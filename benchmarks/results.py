@@ -230,11 +230,14 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None) -> dict
     wall = time.time() - start
     state = json.loads((model_dir / "trainer_state.json").read_text())
     saved = json.loads((model_dir / "metrics.json").read_text())
-    curve = [
-        (h["num_input_tokens_seen"], h["eval_loss"])
-        for h in state["log_history"]
-        if "eval_loss" in h and "num_input_tokens_seen" in h
-    ]
+    # The final evaluation repeats the last periodic one: keep each point once.
+    curve = list(
+        dict.fromkeys(
+            (h["num_input_tokens_seen"], h["eval_loss"])
+            for h in state["log_history"]
+            if "eval_loss" in h and "num_input_tokens_seen" in h
+        )
+    )
     row = {
         "language": lang,
         "preset": preset,
@@ -290,10 +293,8 @@ def row_command(preset: str, lang: str, out: Path, opts) -> str:
     return " ".join(shlex.quote(x) for x in [*parts, "--output_dir", str(out)])
 
 
-def write_outputs(rows: list[dict], out: Path, readme: str | None) -> dict:
-    """results.json, results.md, pretrain_curves.png (and the README block) from ``rows``."""
-    for r in rows:  # the final evaluation repeats the last periodic one: keep each point once
-        r["pretrain"]["curve"] = [list(c) for c in dict.fromkeys(tuple(c) for c in r["pretrain"]["curve"])]
+def write_outputs(rows: list[dict], out: Path) -> dict:
+    """results.json, results.md and pretrain_curves.png from ``rows``."""
     table = render_table(rows)
     plot_curves(rows, out / "pretrain_curves.png")
     hardware_seen = sorted({r.get("hardware", "unknown") for r in rows})
@@ -302,8 +303,6 @@ def write_outputs(rows: list[dict], out: Path, readme: str | None) -> dict:
         json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     (out / "results.md").write_text(table + "\n", encoding="utf-8")
-    if readme:
-        replace_readme_block(Path(readme), table)
     return result
 
 
@@ -335,6 +334,7 @@ def main(argv: list[str] | None = None) -> dict:
                 rows.extend(json.loads(Path(path).read_text(encoding="utf-8"))["rows"])
             except (OSError, ValueError, KeyError) as err:
                 raise SystemExit(f"--merge: cannot read rows from {path}: {err}") from err
+        result = write_outputs(rows, out)
     else:
         if opts.smoke:
             opts.pretrain_steps = opts.pretrain_steps or 4
@@ -343,8 +343,9 @@ def main(argv: list[str] | None = None) -> dict:
         for lang in opts.languages:
             for preset in opts.presets:
                 rows.append(run_row(preset, lang, out, opts, smoke))
-                write_outputs(rows, out, None)  # a crash in a later row keeps the finished ones
-    result = write_outputs(rows, out, opts.readme)
+                result = write_outputs(rows, out)  # after every row: a crash later keeps the finished ones
+    if opts.readme:
+        replace_readme_block(Path(opts.readme), result["table"])
     print(result["table"])
     return result
 
