@@ -5,18 +5,21 @@ from random initialisation with the same fine-tuning budget. One command reprodu
     python benchmarks/results.py                                   # tiny + mini, en + zh (hours on a CPU)
     python benchmarks/results.py --presets tiny --languages zh --pretrain_steps 1500 --finetune_steps 900
     python benchmarks/results.py --smoke --output_dir /tmp/r       # minutes: data the project writes, a few steps
+    python benchmarks/results.py --presets tiny --languages en --seeds 42 43 --resume   # add a seed to a finished row
 
 Per language and preset: (1) pretrain with recipes/configs/pretrain/{preset}_{lang}.yaml (budget: --pretrain_steps);
 (2) save a random-init twin (same config, same tokenizer); (3) fine-tune both on the language's tasks with the
 shipped configs (en: sst2 dev accuracy, conll2003 test entity F1; zh: chnsenticorp test accuracy, msra test
-entity F1), same budget (--finetune_steps, or the configs' epochs). Writes <output_dir>/results.json (every
-figure with the exact command that produced it), results.md (the table) and pretrain_curves.png (validation
-loss against tokens seen); --readme replaces the block between the results markers of README.md.
+entity F1), same budget (--finetune_steps, or the configs' epochs), once per --seeds seed. Writes
+<output_dir>/results.json (every figure with the exact command that produced it), results.md (the table) and
+pretrain_curves.png (validation loss against tokens seen); --readme replaces the block between the results
+markers of README.md. --resume reuses the stages an earlier results.json in <output_dir> records.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -99,7 +102,9 @@ def pretrain_flags(preset: str, lang: str, out: Path, opts, smoke: dict | None) 
     return flags
 
 
-def finetune_flags(task: str, kind: str, model: Path, out: Path, opts, smoke: dict | None) -> list[str]:
+def finetune_flags(
+    task: str, kind: str, model: Path, out: Path, opts, smoke: dict | None, seed: int = 42
+) -> list[str]:
     if smoke:
         lab = smoke["labelled"]
         prefix = "topic" if kind == "classify" else "ner"
@@ -129,7 +134,7 @@ def finetune_flags(task: str, kind: str, model: Path, out: Path, opts, smoke: di
         "--disable_tqdm",
         "true",
         "--seed",
-        "42",
+        str(seed),
     ]
     if opts.finetune_steps:
         flags += ["--max_steps", str(opts.finetune_steps)]
@@ -152,6 +157,15 @@ def _minutes(task: dict) -> str:
     if None in seconds:
         return "n/a"
     return f"{max(seconds) / 60:.0f} min" if max(seconds) >= 60 else f"{max(seconds):.0f} s"
+
+
+def _margin(task: dict) -> str:
+    """``+1.2 pt``, or with several seeds the mean and the per-seed range: ``+1.2 pt (+0.4 … +2.0, 2 seeds)``."""
+    text = f"{task['margin'] * 100:+.1f} pt"
+    per_seed = task.get("margins_per_seed") or []
+    if len(per_seed) > 1:
+        text += f" ({min(per_seed) * 100:+.1f} … {max(per_seed) * 100:+.1f}, {len(per_seed)} seeds)"
+    return text
 
 
 def hardware() -> str:
@@ -181,7 +195,7 @@ def render_table(rows: list[dict]) -> str:
                 f"{p['wall_seconds'] / 60:.0f} min | {p['tokens_per_second']:,.0f} | {p['eval_loss']:.2f} "
                 f"({p['eval_perplexity']:.0f}) | {t['task']} {t['split']} {t['metric']} | {_minutes(t)} | "
                 f"{t['pretrained']:.2%} | "
-                f"{t['random_init']:.2%} | {t['margin'] * 100:+.1f} pt |"
+                f"{t['random_init']:.2%} | {_margin(t)} |"
             )
     return "\n".join(lines)
 
@@ -220,31 +234,69 @@ def replace_readme_block(readme: Path, block: str) -> None:
     readme.write_text(f"{head}{MARK_START}\n{block}\n{MARK_END}{tail}", encoding="utf-8")
 
 
-def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None) -> dict:
-    """Pretrain one preset on one language, build its random-init twin and fine-tune both on every task."""
-    # 1. Pretrain.
+def config_digest(flags: list[str]) -> str | None:
+    """SHA-256 (first 16 hex digits) of the YAML a command reads with ``--config``: the command string
+    alone does not show an edited config file."""
+    if "--config" not in flags:
+        return None
+    return hashlib.sha256(Path(flags[flags.index("--config") + 1]).read_bytes()).hexdigest()[:16]
+
+
+def earlier_runs(out: Path) -> dict:
+    """What an earlier run in ``out`` finished (its ``results.json``), for ``--resume``.
+
+    Returns ``{"pretrain": {key: pretrain record}, "finetune": {key: run record}}`` keyed by
+    ``(command, config digest)``: a stage is reused only if its command and its config file are unchanged.
+    """
+    found: dict = {"pretrain": {}, "finetune": {}}
+    path = out / "results.json"
+    if not path.is_file():
+        return found
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+    except (OSError, ValueError, KeyError) as err:
+        raise SystemExit(f"--resume: cannot read {path}: {err}") from err
+    for row in rows:
+        p = row["pretrain"]
+        found["pretrain"][p["command"], p.get("config_sha256")] = p
+        for t in row["tasks"]:
+            for run in t.get("runs", []):
+                found["finetune"][run["command"], run.get("config_sha256")] = run
+    return found
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: dict | None = None) -> dict:
+    """Pretrain one preset on one language, build its random-init twin and fine-tune both on every task
+    with every seed. ``done`` (from :func:`earlier_runs`) names stages to reuse instead of rerunning."""
+    done = done or {"pretrain": {}, "finetune": {}}
+    # 1. Pretrain (or reuse a finished pretraining with the same command whose model is still there).
     model_dir = out / f"pretrain_{preset}_{lang}"
     flags = pretrain_flags(preset, lang, model_dir, opts, smoke)
-    start = time.time()
-    metrics = pretrain.main(flags)
-    wall = time.time() - start
-    state = json.loads((model_dir / "trainer_state.json").read_text())
-    saved = json.loads((model_dir / "metrics.json").read_text())
-    # The final evaluation repeats the last periodic one: keep each point once.
-    curve = list(
-        dict.fromkeys(
+    command = _cmd("pretrain", flags)
+    key = (command, config_digest(flags))
+    if key in done["pretrain"] and (model_dir / "config.json").is_file():
+        print(f"--resume: reusing the finished pretraining in {model_dir}", flush=True)
+        pretrain_record = done["pretrain"][key]
+    else:
+        start = time.time()
+        metrics = pretrain.main(flags)
+        wall = time.time() - start
+        state = json.loads((model_dir / "trainer_state.json").read_text())
+        saved = json.loads((model_dir / "metrics.json").read_text())
+        # The final evaluation repeats the last periodic one: keep each point once.
+        points = dict.fromkeys(
             (h["num_input_tokens_seen"], h["eval_loss"])
             for h in state["log_history"]
             if "eval_loss" in h and "num_input_tokens_seen" in h
         )
-    )
-    row = {
-        "language": lang,
-        "preset": preset,
-        "hardware": hardware(),
-        "command": row_command(preset, lang, out, opts),
-        "pretrain": {
-            "command": _cmd("pretrain", flags),
+        curve = [list(point) for point in points]  # as JSON stores it
+        pretrain_record = {
+            "command": command,
+            "config_sha256": key[1],
             "params": saved["model"]["params"],
             "tokens_seen": metrics["train_tokens_seen"],
             "wall_seconds": round(wall, 1),
@@ -252,31 +304,60 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None) -> dict
             "eval_loss": metrics["eval_loss"],
             "eval_perplexity": metrics["eval_perplexity"],
             "curve": curve,
-        },
+        }
+    row = {
+        "language": lang,
+        "preset": preset,
+        "hardware": hardware(),
+        "command": row_command(preset, lang, out, opts),
+        "pretrain": pretrain_record,
         "tasks": [],
     }
-    # 2. Random-init twin.
+    # 2. Random-init twin (deterministic: rebuilding it gives the same weights).
     twin = random_twin(model_dir, out / f"random_{preset}_{lang}")
-    # 3. Fine-tune both with the same budget.
+    # 3. Fine-tune both with the same budget, once per seed.
     for task, kind, split, metric in TASKS[lang]:
+        runs = []
+        for seed in opts.seeds:
+            for label, start_from in (("pretrained", model_dir), ("random_init", twin)):
+                name = f"{kind}_{task}_{preset}_{lang}_{label}" + ("" if seed == 42 else f"_seed{seed}")
+                ft_flags = finetune_flags(task, kind, start_from, out / name, opts, smoke, seed=seed)
+                recipe = train_classifier if kind == "classify" else train_ner
+                ft_key = (_cmd(recipe.__name__, ft_flags), config_digest(ft_flags))
+                if ft_key in done["finetune"]:
+                    print(f"--resume: reusing {label} {task} seed {seed}", flush=True)
+                    runs.append(done["finetune"][ft_key])
+                    continue
+                begin = time.time()
+                score = recipe.main(ft_flags)[split][metric]
+                runs.append(
+                    {
+                        "label": label,
+                        "seed": seed,
+                        "score": score,
+                        "seconds": round(time.time() - begin, 1),
+                        "command": ft_key[0],
+                        "config_sha256": ft_key[1],
+                    }
+                )
         scores = {}
-        for label, start_from in (("pretrained", model_dir), ("random_init", twin)):
-            ft_flags = finetune_flags(
-                task, kind, start_from, out / f"{kind}_{task}_{preset}_{lang}_{label}", opts, smoke
-            )
-            recipe = train_classifier if kind == "classify" else train_ner
-            begin = time.time()
-            result = recipe.main(ft_flags)
-            scores[f"{label}_seconds"] = round(time.time() - begin, 1)
-            scores[label] = result[split][metric]
-            scores[f"{label}_command"] = _cmd(recipe.__name__, ft_flags)
+        for label in ("pretrained", "random_init"):
+            mine = [r for r in runs if r["label"] == label]
+            scores[label] = _mean([r["score"] for r in mine])
+            scores[f"{label}_seconds"] = round(_mean([r["seconds"] for r in mine]), 1)
+            scores[f"{label}_command"] = mine[0]["command"]
+        by_seed = {(r["label"], r["seed"]): r["score"] for r in runs}
+        margins = [by_seed["pretrained", s] - by_seed["random_init", s] for s in opts.seeds]
         row["tasks"].append(
             {
                 "task": task,
                 "split": split,
                 "metric": metric,
                 **scores,
+                "seeds": list(opts.seeds),
                 "margin": scores["pretrained"] - scores["random_init"],
+                "margins_per_seed": margins,
+                "runs": runs,
             }
         )
     return row
@@ -288,6 +369,8 @@ def row_command(preset: str, lang: str, out: Path, opts) -> str:
     for flag in ("pretrain_steps", "finetune_steps"):
         if getattr(opts, flag):
             parts += [f"--{flag}", str(getattr(opts, flag))]
+    if list(opts.seeds) != [42]:
+        parts += ["--seeds", *map(str, opts.seeds)]
     if opts.smoke:
         parts.append("--smoke")
     return " ".join(shlex.quote(x) for x in [*parts, "--output_dir", str(out)])
@@ -314,6 +397,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--languages", nargs="+", default=["en", "zh"], choices=["en", "zh"])
     parser.add_argument("--pretrain_steps", type=int, default=None, help="override the configs' max_steps")
     parser.add_argument("--finetune_steps", type=int, default=None, help="override the configs' epochs")
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[42],
+        help="fine-tuning seeds: each task is fine-tuned once per seed (both rows); the table shows the means",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the pretraining and fine-tuning runs that output_dir's results.json records with the "
+        "same command and an unchanged config file (e.g. add a seed to a finished row, or go on after a crash "
+        "between rows)",
+    )
     parser.add_argument("--output_dir", default="outputs/results")
     parser.add_argument("--readme", default=None, help="README.md whose results block is replaced")
     parser.add_argument("--smoke", action="store_true", help="project-written data, tiny models, a few steps")
@@ -340,9 +437,10 @@ def main(argv: list[str] | None = None) -> dict:
             opts.pretrain_steps = opts.pretrain_steps or 4
             opts.finetune_steps = opts.finetune_steps or 3
         smoke = smoke_data(out / "smoke_data") if opts.smoke else None
+        done = earlier_runs(out) if opts.resume else None
         for lang in opts.languages:
             for preset in opts.presets:
-                rows.append(run_row(preset, lang, out, opts, smoke))
+                rows.append(run_row(preset, lang, out, opts, smoke, done))
                 result = write_outputs(rows, out)  # after every row: a crash later keeps the finished ones
     if opts.readme:
         replace_readme_block(Path(opts.readme), result["table"])

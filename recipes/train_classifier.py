@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
         ft.model_name_or_path,
         labels=labels,
         problem_type="multi_label_classification" if ft.multi_label else None,
+        dropout=ft.dropout,
     )
     freeze_parameters(model, embeddings=ft.freeze_embeddings, layers=ft.freeze_layers)
 

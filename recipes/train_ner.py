@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 4. Model: the checkpoint's encoder + a new token-classification head; report what loaded.
     model, loading = load_finetune_model(
-        AutoModelForTokenClassification, ft.model_name_or_path, labels=labels
+        AutoModelForTokenClassification, ft.model_name_or_path, labels=labels, dropout=ft.dropout
     )
     freeze_parameters(model, embeddings=ft.freeze_embeddings, layers=ft.freeze_layers)
 

@@ -136,3 +136,25 @@ def test_same_file_for_train_and_validation_is_refused(corpus_dir):
     path = str(corpus_dir / "train.txt")
     with pytest.raises(ToolkitInputError, match="both training and validation"):
         load_corpus(train_files=[path], validation_files=[path])
+
+
+def test_conll_files_add_their_sentences_as_text(tree):
+    zh = tree / "msra_like.txt"
+    zh.write_text("当\tO\n希\tO\n望\tO\n\n北\tB-LOC\n京\tI-LOC\n，\tO\nA\tO\nI\tO\n", encoding="utf-8")
+    en = tree / "conll_like.txt"
+    en.write_text(
+        "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n.  . O O\n", encoding="utf-8"
+    )
+    corpus, report = load_corpus(
+        train_files=[str(tree / "docs.jsonl")], conll_files=[str(zh), str(en)], text_field="body"
+    )
+    texts = corpus["train"]["text"]
+    assert texts[:4] == [f"json doc {i}" for i in range(4)]
+    assert texts[4:] == ["当希望", "北京，A I", "EU rejects ."]
+    assert report.as_dict()["n_files"] == 3
+    alone, _ = load_corpus(conll_files=[str(zh)], streaming=True)
+    assert list(iter_texts(alone["train"])) == ["当希望", "北京，A I"]
+    with pytest.raises(ToolkitInputError, match="both as text and as CoNLL"):
+        load_corpus(train_files=[str(zh)], conll_files=[str(zh)])
+    with pytest.raises(ToolkitInputError, match="exactly one of"):
+        load_corpus(conll_files=[str(zh)], dataset_name="some/hub_dataset")

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import train_classifier
 import train_ner
 from conftest import ROOT
@@ -371,3 +372,21 @@ def test_classifier_from_a_datasets_repository(base_model, labelled, tmp_path):
         ["--model_name_or_path", str(base_model), "--dataset_name", str(repo), *_common(tmp_path / "o")]
     )
     assert set(results["class_balance"]) == {"geo", "animal", "daily"} and "validation" in results
+
+
+def test_dropout_override_reaches_the_model(base_model):
+    from transformers import AutoConfig, AutoModelForTokenClassification
+
+    from toolkit import load_finetune_model
+
+    assert AutoConfig.from_pretrained(base_model).hidden_dropout_prob != 0.3
+    model, _ = load_finetune_model(
+        AutoModelForTokenClassification, str(base_model), labels=["O", "B-X"], dropout=0.3
+    )
+    assert model.config.hidden_dropout_prob == model.config.attention_probs_dropout_prob == 0.3
+    dropouts = {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}
+    assert dropouts == {0.3}
+    kept, _ = load_finetune_model(AutoModelForTokenClassification, str(base_model), labels=["O", "B-X"])
+    assert kept.config.hidden_dropout_prob == AutoConfig.from_pretrained(base_model).hidden_dropout_prob
+    with pytest.raises(ToolkitInputError, match="--dropout must be in"):
+        load_finetune_model(AutoModelForTokenClassification, str(base_model), labels=["O"], dropout=1.5)

@@ -41,6 +41,8 @@ def test_results_script_smoke(tmp_path):
         assert "--model_name_or_path" in t["pretrained_command"]
         assert t["pretrained_seconds"] > 0 and t["random_init_seconds"] > 0
     saved = json.loads((tmp_path / "r" / "results.json").read_text())
+    saved_copy = tmp_path / "first.json"
+    saved_copy.write_text(json.dumps(saved), encoding="utf-8")
     assert saved["table"].count("\n") == 1 + len(row["tasks"])  # header + separator + one line per task
     assert (tmp_path / "r" / "pretrain_curves.png").is_file()
     text = readme.read_text()
@@ -51,6 +53,24 @@ def test_results_script_smoke(tmp_path):
         and text.rstrip().endswith("outro")
     )
 
+    # --resume with a second seed: pretraining and the seed-42 fine-tuning runs are reused, not rerun.
+    resumed = results.main(
+        ["--smoke", "--presets", "tiny", "--languages", "zh", "--output_dir", str(tmp_path / "r")]
+        + ["--seeds", "42", "7", "--resume"]
+    )["rows"][0]
+    assert resumed["pretrain"] == row["pretrain"]  # same record, wall time included: not retrained
+    assert "--seeds 42 7" in resumed["command"] and "--resume" not in resumed["command"]
+    for before, after in zip(row["tasks"], resumed["tasks"], strict=True):
+        first = {(r["label"], r["seed"]): r for r in before["runs"]}
+        again = {(r["label"], r["seed"]): r for r in after["runs"]}
+        assert set(again) == {(label, s) for label in ("pretrained", "random_init") for s in (42, 7)}
+        for key, run in first.items():
+            assert again[key] == run  # reused: same score, same recorded seconds
+        assert "--seed 7" in again["pretrained", 7]["command"]
+        assert len(after["margins_per_seed"]) == 2
+        assert after["pretrained"] == (again["pretrained", 42]["score"] + again["pretrained", 7]["score"]) / 2
+    assert "2 seeds" in json.loads((tmp_path / "r" / "results.json").read_text())["table"]
+
     # --merge renders rows run separately (one command per row) into one table without training anything.
     merged_readme = tmp_path / "MERGED.md"
     merged_readme.write_text(f"{results.MARK_START}\n{results.MARK_END}\n", encoding="utf-8")
@@ -60,7 +80,7 @@ def test_results_script_smoke(tmp_path):
     merged = results.main(
         [
             "--merge",
-            str(tmp_path / "r" / "results.json"),
+            str(saved_copy),
             str(tmp_path / "other.json"),
             "--output_dir",
             str(tmp_path / "m"),

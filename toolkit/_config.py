@@ -25,6 +25,14 @@ class CorpusArguments:
     train_files: list[str] | None = field(
         default=None, metadata={"help": "Text/JSONL files, directories (recursive) or globs.", "nargs": "+"}
     )
+    conll_files: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "CoNLL files (one token per line, e.g. an NER training set): their sentences' text is added "
+            "as training documents; tags are ignored.",
+            "nargs": "+",
+        },
+    )
     dataset_name: str | None = field(default=None, metadata={"help": "A hub dataset name instead of files."})
     dataset_config: str | None = field(default=None, metadata={"help": "Config name of the hub dataset."})
     text_field: str = field(default="text", metadata={"help": "Text column of JSONL files / hub datasets."})

@@ -11,6 +11,7 @@ import glob
 import json
 import logging
 import os
+import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -237,6 +238,37 @@ def _load_local(
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 
+def _wide(char: str) -> bool:
+    return unicodedata.east_asian_width(char) in ("W", "F")
+
+
+def conll_text(tokens: Sequence[str]) -> str:
+    """Join the tokens of a CoNLL sentence back into text: no space next to a CJK (wide) character, one
+    space between other tokens (``["当", "希", "望"]`` -> ``当希望``, ``["EU", "rejects"]`` -> ``EU rejects``)."""
+    out: list[str] = []
+    for token in tokens:
+        if out and token and not (_wide(out[-1][-1]) or _wide(token[0])):
+            out.append(" ")
+        out.append(token)
+    return "".join(out)
+
+
+def _load_conll_text(
+    files: list[Path], *, streaming: bool, encoding_errors: str, report: CorpusReport
+) -> datasets.Dataset | datasets.IterableDataset:
+    from ._labelled import read_conll
+
+    report.files.extend(scan_text_file(p, encoding_errors=encoding_errors) for p in files)
+    texts = [conll_text(s.tokens) for p in files for s in read_conll(p, require_tags=False)]
+    ds = datasets.Dataset.from_dict(
+        {"text": texts}, features=datasets.Features({"text": datasets.Value("string")})
+    )
+    logger.info(
+        "CoNLL text: %d sentences from %d file(s) added as training documents", len(texts), len(files)
+    )
+    return ds.to_iterable_dataset() if streaming else ds
+
+
 def in_validation_split(text: str, fraction: float) -> bool:
     """Deterministic split by content hash: the same text always lands on the same side.
 
@@ -256,6 +288,7 @@ def _non_empty(batch: dict) -> list[bool]:
 def load_corpus(
     *,
     train_files: Sequence[str] | None = None,
+    conll_files: Sequence[str] | None = None,
     dataset_name: str | None = None,
     dataset_config: str | None = None,
     text_field: str = "text",
@@ -272,6 +305,9 @@ def load_corpus(
     Args:
         train_files: local files, directories or globs (``.txt``: one document per line; ``.jsonl``: one
             object per line with ``text_field``).
+        conll_files: token-per-line files (CoNLL, e.g. an NER training set; blank lines between sentences):
+            each sentence's tokens, joined back into text, become a training document; tags are ignored.
+            Alone or added to ``train_files``.
         dataset_name: a hub dataset name instead of local files (``dataset_config`` selects a config).
         text_field: the column holding the text (JSON Lines and hub datasets).
         extensions: file extensions kept when walking directories.
@@ -293,8 +329,8 @@ def load_corpus(
         >>> corpus, report = load_corpus(train_files=["data/"], validation_split=0.01)  # doctest: +SKIP
         >>> corpus["train"][0]["text"]  # doctest: +SKIP
     """
-    if bool(train_files) == bool(dataset_name):
-        raise ToolkitInputError("give exactly one of --train_files and --dataset_name")
+    if bool(train_files or conll_files) == bool(dataset_name):
+        raise ToolkitInputError("give exactly one of --train_files (and/or --conll_files) and --dataset_name")
     if validation_files and validation_split:
         raise ToolkitInputError("--validation_files and --validation_split are mutually exclusive")
     if not 0.0 <= validation_split < 1.0:
@@ -316,10 +352,28 @@ def load_corpus(
         train = splits["train"]
         validation = splits.get("validation") if not validation_split else None
     else:
-        files = resolve_files(train_files, extensions=extensions)
-        train = _load_local(
-            files, text_field=text_field, streaming=streaming, encoding_errors=encoding_errors, report=report
-        )
+        files = resolve_files(train_files, extensions=extensions) if train_files else []
+        conll = resolve_files(conll_files, extensions=extensions) if conll_files else []
+        overlap = {p.resolve() for p in files} & {p.resolve() for p in conll}
+        if overlap:
+            raise ToolkitInputError(f"files given both as text and as CoNLL: {sorted(map(str, overlap))}")
+        parts = []
+        if files:
+            parts.append(
+                _load_local(
+                    files,
+                    text_field=text_field,
+                    streaming=streaming,
+                    encoding_errors=encoding_errors,
+                    report=report,
+                )
+            )
+        if conll:
+            parts.append(
+                _load_conll_text(conll, streaming=streaming, encoding_errors=encoding_errors, report=report)
+            )
+        train = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+        files = files + conll
         validation = None
         if validation_files:
             vfiles = resolve_files(validation_files, extensions=extensions)

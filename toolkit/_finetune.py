@@ -72,6 +72,13 @@ class FinetuneArguments:
     group_by_length: bool = field(
         default=True, metadata={"help": "Batch examples of similar length (less padding)."}
     )
+    dropout: float | None = field(
+        default=None,
+        metadata={
+            "help": "Hidden and attention dropout while fine-tuning (default: the checkpoint's own). Lets a "
+            "model pretrained without dropout be fine-tuned with it."
+        },
+    )
     freeze_embeddings: bool = field(default=False, metadata={"help": "Freeze the embedding layer."})
     freeze_layers: int = field(default=0, metadata={"help": "Freeze the first N encoder layers."})
     max_train_samples: int | None = field(
@@ -133,9 +140,17 @@ def load_checkpoint_tokenizer(checkpoint: str) -> PreTrainedTokenizerBase:
 
 
 def load_finetune_model(
-    auto_class, checkpoint: str, *, labels: Sequence[str], problem_type: str | None = None
+    auto_class,
+    checkpoint: str,
+    *,
+    labels: Sequence[str],
+    problem_type: str | None = None,
+    dropout: float | None = None,
 ) -> tuple[PreTrainedModel, dict]:
     """Load ``checkpoint`` into a task model with this task's labels and report what loaded.
+
+    ``dropout``, if given, replaces the checkpoint's hidden and attention dropout probabilities (and the
+    classifier's, which otherwise follows the hidden one).
 
     A pretrained encoder without a task head is the normal case: the head is reported as newly
     initialised. Heads of another shape (another label set) are re-initialised and reported as mismatched.
@@ -150,6 +165,14 @@ def load_finetune_model(
         config = AutoConfig.from_pretrained(checkpoint)
     except (OSError, ValueError) as err:
         raise ToolkitInputError(f"cannot load a model config from {checkpoint!r}: {err}") from None
+    if dropout is not None:
+        if not 0.0 <= dropout < 1.0:
+            raise ToolkitInputError(f"--dropout must be in [0, 1), got {dropout}")
+        for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            if hasattr(config, key):
+                setattr(config, key, dropout)
+        if getattr(config, "classifier_dropout", None) is not None:
+            config.classifier_dropout = dropout
     config.num_labels = len(labels)
     config.id2label = dict(enumerate(labels))
     config.label2id = {label: i for i, label in enumerate(labels)}

@@ -173,7 +173,8 @@ def save_pretraining_report(
     }
     write_json(results, os.path.join(args.output_dir, "metrics.json"))
     plot_loss_curve(trainer.state.log_history, os.path.join(args.output_dir, "loss_curve.png"))
-    source = corpus_args.dataset_name or ", ".join(corpus_args.train_files)
+    local = [*(corpus_args.train_files or []), *(f"{f} (CoNLL text)" for f in corpus_args.conll_files or [])]
+    source = corpus_args.dataset_name or ", ".join(local)
     write_mlm_model_card(
         args.output_dir,
         languages=mlm_args.languages,
@@ -200,5 +201,5 @@ def save_pretraining_report(
         command=command,
         base_model=mlm_args.model_name_or_path,
         dataset_name=corpus_args.dataset_name
-        or os.path.basename(os.path.normpath(corpus_args.train_files[0])),
+        or os.path.basename(os.path.normpath((corpus_args.train_files or corpus_args.conll_files)[0])),
     )
