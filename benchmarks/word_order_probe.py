@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> dict:
         default=0.0,
         help="score only the documents a pretraining run with this --validation_split held out",
     )
-    parser.add_argument("--blocks", type=int, default=400, help="blocks of 128 tokens scored")
+    parser.add_argument("--blocks", type=int, default=400, help="blocks scored")
+    parser.add_argument("--block_size", type=int, default=128, help="tokens per block, as in pretraining")
     parser.add_argument("--output", default=None, help="JSON file (default: <model>/word_order_probe.json)")
     opts = parser.parse_args(argv)
     result = probe(
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
         segmenter=opts.segmenter,
         validation_split=opts.validation_split,
         n_blocks=opts.blocks,
+        block_size=opts.block_size,
     )
     out = Path(opts.output or Path(opts.model) / "word_order_probe.json")
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -26,6 +26,8 @@ def test_word_order_gap_is_zero_only_for_a_model_blind_to_order(tiny_mlm_dir, co
             *files,
             "--blocks",
             "20",
+            "--block_size",
+            "32",
             "--output",
             str(tmp_path / "p.json"),
         ]
@@ -43,6 +45,6 @@ def test_word_order_gap_is_zero_only_for_a_model_blind_to_order(tiny_mlm_dir, co
         model.bert.embeddings.position_embeddings.weight.zero_()
     model.save_pretrained(blind)
     AutoTokenizer.from_pretrained(tiny_mlm_dir).save_pretrained(blind)
-    orderless = word_order_probe.probe(str(blind), files, n_blocks=20)
+    orderless = word_order_probe.probe(str(blind), files, n_blocks=20, block_size=32)
     assert abs(orderless["word_order_gap"]) < 1e-3
     assert orderless["n_labelled"] == result["n_labelled"]  # same masks: same positions scored

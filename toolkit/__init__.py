@@ -8,6 +8,7 @@ from ._config import CorpusArguments, MLMArguments, TokenizerArguments, parse_co
 from ._corpus import (
     CorpusReport,
     FileScan,
+    conll_text,
     in_validation_split,
     iter_jsonl,
     iter_texts,
@@ -242,6 +243,7 @@ __all__ = [
     "build_wordpiece_tokenizer",
     "check_block_size",
     "check_tokenizer_health",
+    "conll_text",
     "count_size",
     "format_duration",
     "format_preset_table",
