@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -265,10 +266,6 @@ def earlier_runs(out: Path) -> dict:
     return found
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
 def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: dict | None = None) -> dict:
     """Pretrain one preset on one language, build its random-init twin and fine-tune both on every task
     with every seed. ``done`` (from :func:`earlier_runs`) names stages to reuse instead of rerunning."""
@@ -317,12 +314,12 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
     twin = random_twin(model_dir, out / f"random_{preset}_{lang}")
     # 3. Fine-tune both with the same budget, once per seed.
     for task, kind, split, metric in TASKS[lang]:
+        recipe = train_classifier if kind == "classify" else train_ner
         runs = []
         for seed in opts.seeds:
             for label, start_from in (("pretrained", model_dir), ("random_init", twin)):
                 name = f"{kind}_{task}_{preset}_{lang}_{label}" + ("" if seed == 42 else f"_seed{seed}")
                 ft_flags = finetune_flags(task, kind, start_from, out / name, opts, smoke, seed=seed)
-                recipe = train_classifier if kind == "classify" else train_ner
                 ft_key = (_cmd(recipe.__name__, ft_flags), config_digest(ft_flags))
                 if ft_key in done["finetune"]:
                     print(f"--resume: reusing {label} {task} seed {seed}", flush=True)
@@ -343,8 +340,8 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
         scores = {}
         for label in ("pretrained", "random_init"):
             mine = [r for r in runs if r["label"] == label]
-            scores[label] = _mean([r["score"] for r in mine])
-            scores[f"{label}_seconds"] = round(_mean([r["seconds"] for r in mine]), 1)
+            scores[label] = statistics.fmean(r["score"] for r in mine)
+            scores[f"{label}_seconds"] = round(statistics.fmean(r["seconds"] for r in mine), 1)
             scores[f"{label}_command"] = mine[0]["command"]
         by_seed = {(r["label"], r["seed"]): r["score"] for r in runs}
         margins = [by_seed["pretrained", s] - by_seed["random_init", s] for s in opts.seeds]

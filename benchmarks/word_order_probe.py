@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from toolkit import (  # noqa: E402
+    IGNORE_INDEX,
     MLMCollator,
     iter_texts,
     load_corpus,
@@ -48,9 +49,9 @@ def masked_loss(
             x, y = input_ids[i : i + batch_size], labels[i : i + batch_size]
             logits = model(input_ids=x, attention_mask=(x != pad_id).long()).logits
             total += F.cross_entropy(
-                logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum"
+                logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum", ignore_index=IGNORE_INDEX
             ).item()
-            count += int((y != -100).sum())
+            count += int((y != IGNORE_INDEX).sum())
     return total, count
 
 
