@@ -6,11 +6,14 @@ from random initialisation with the same fine-tuning budget. One command reprodu
     python benchmarks/results.py --presets tiny --languages zh --pretrain_steps 1500 --finetune_steps 900
     python benchmarks/results.py --smoke --output_dir /tmp/r       # minutes: data the project writes, a few steps
     python benchmarks/results.py --presets tiny --languages en --seeds 42 43 --resume   # add a seed to a finished row
+    python benchmarks/results.py --presets tiny --languages zh --learning_rates 3e-4 1e-3   # per-row rate, chosen on dev
 
 Per language and preset: (1) pretrain with recipes/configs/pretrain/{preset}_{lang}.yaml (budget: --pretrain_steps);
 (2) save a random-init twin (same config, same tokenizer); (3) fine-tune both on the language's tasks with the
 shipped configs (en: sst2 dev accuracy, conll2003 test entity F1; zh: chnsenticorp test accuracy, msra test
-entity F1), same budget (--finetune_steps, or the configs' epochs), once per --seeds seed. Writes
+entity F1), same budget (--finetune_steps, or the configs' epochs), once per --seeds seed; with --learning_rates,
+each row fine-tunes at every rate and keeps, per seed, the run with the best validation score (tasks with a
+separate validation split only: selecting on the split that is reported would flatter both rows). Writes
 <output_dir>/results.json (every figure with the exact command that produced it), results.md (the table) and
 pretrain_curves.png (validation loss against tokens seen); --readme replaces the block between the results
 markers of README.md. --resume reuses the stages an earlier results.json in <output_dir> records.
@@ -104,7 +107,14 @@ def pretrain_flags(preset: str, lang: str, out: Path, opts, smoke: dict | None) 
 
 
 def finetune_flags(
-    task: str, kind: str, model: Path, out: Path, opts, smoke: dict | None, seed: int = 42
+    task: str,
+    kind: str,
+    model: Path,
+    out: Path,
+    opts,
+    smoke: dict | None,
+    seed: int = 42,
+    learning_rate: float | None = None,
 ) -> list[str]:
     if smoke:
         lab = smoke["labelled"]
@@ -139,7 +149,46 @@ def finetune_flags(
     ]
     if opts.finetune_steps:
         flags += ["--max_steps", str(opts.finetune_steps)]
+    if learning_rate is not None:
+        flags += ["--learning_rate", f"{learning_rate:g}"]
     return flags
+
+
+def task_config(task: str, kind: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((CONFIGS / kind / f"{task}.yaml").read_text(encoding="utf-8"))
+
+
+def learning_rate_grid(task: str, kind: str, split: str, opts, smoke: dict | None) -> list[float | None]:
+    """The rates to try on ``task``; ``None`` stands for the config's own rate (run without an override, so
+    its command matches a run made without a grid and ``--resume`` can reuse it)."""
+    if not opts.learning_rates:
+        return [None]
+    if split == "validation":
+        print(f"{task}: the reported split is the validation split; using the config's learning rate only")
+        return [None]
+    config = {} if smoke else task_config(task, kind)
+    if not smoke and not config.get("validation_file"):
+        print(f"{task}: no validation split to choose a learning rate on; using the config's rate only")
+        return [None]
+    own = config.get("learning_rate")
+    return [
+        None if own is not None and abs(rate - own) <= 1e-12 * own else rate for rate in opts.learning_rates
+    ]
+
+
+def validation_score(run: dict, metric: str) -> float | None:
+    """A fine-tuning run's validation score: recorded, or read back from the run's metrics.json (runs
+    recorded before the score was)."""
+    if "validation_score" in run:
+        return run["validation_score"]
+    argv = shlex.split(run["command"])
+    path = Path(argv[argv.index("--output_dir") + 1]) / "metrics.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("validation", {}).get(metric)
+    except (OSError, ValueError):
+        return None
 
 
 def random_twin(pretrained: Path, out: Path) -> Path:
@@ -169,6 +218,14 @@ def _margin(task: dict) -> str:
     return text
 
 
+def _rates(task: dict, label: str) -> str:
+    """`` (lr 1e-3)`` after a score when a learning-rate grid chose among several rates, else nothing."""
+    if len({r.get("learning_rate") for r in task.get("runs", []) if r["label"] == label}) < 2:
+        return ""
+    chosen = sorted(set(task[f"{label}_learning_rates"]))
+    return " (lr " + " / ".join(f"{rate:.0e}".replace("e-0", "e-") for rate in chosen) + ")"
+
+
 def hardware() -> str:
     """CPU model and core count, e.g. ``Intel(R) Xeon(R) ... (x86_64), 2 cores``."""
     name = platform.processor() or platform.machine()
@@ -195,8 +252,8 @@ def render_table(rows: list[dict]) -> str:
                 f"| {r['language']} | {r['preset']} | {p['params'] / 1e6:.1f} M | {p['tokens_seen'] / 1e6:.1f} M | "
                 f"{p['wall_seconds'] / 60:.0f} min | {p['tokens_per_second']:,.0f} | {p['eval_loss']:.2f} "
                 f"({p['eval_perplexity']:.0f}) | {t['task']} {t['split']} {t['metric']} | {_minutes(t)} | "
-                f"{t['pretrained']:.2%} | "
-                f"{t['random_init']:.2%} | {_margin(t)} |"
+                f"{t['pretrained']:.2%}{_rates(t, 'pretrained')} | "
+                f"{t['random_init']:.2%}{_rates(t, 'random_init')} | {_margin(t)} |"
             )
     return "\n".join(lines)
 
@@ -315,35 +372,56 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
     # 3. Fine-tune both with the same budget, once per seed.
     for task, kind, split, metric in TASKS[lang]:
         recipe = train_classifier if kind == "classify" else train_ner
+        rates = learning_rate_grid(task, kind, split, opts, smoke)
+        own_rate = None if smoke else task_config(task, kind).get("learning_rate")
         runs = []
         for seed in opts.seeds:
             for label, start_from in (("pretrained", model_dir), ("random_init", twin)):
-                name = f"{kind}_{task}_{preset}_{lang}_{label}" + ("" if seed == 42 else f"_seed{seed}")
-                ft_flags = finetune_flags(task, kind, start_from, out / name, opts, smoke, seed=seed)
-                ft_key = (_cmd(recipe.__name__, ft_flags), config_digest(ft_flags))
-                if ft_key in done["finetune"]:
-                    print(f"--resume: reusing {label} {task} seed {seed}", flush=True)
-                    runs.append(done["finetune"][ft_key])
-                    continue
-                begin = time.time()
-                score = recipe.main(ft_flags)[split][metric]
-                runs.append(
-                    {
-                        "label": label,
-                        "seed": seed,
-                        "score": score,
-                        "seconds": round(time.time() - begin, 1),
-                        "command": ft_key[0],
-                        "config_sha256": ft_key[1],
-                    }
-                )
+                candidates = []
+                for rate in rates:
+                    name = f"{kind}_{task}_{preset}_{lang}_{label}" + ("" if seed == 42 else f"_seed{seed}")
+                    name += "" if rate is None else f"_lr{rate:g}"
+                    ft_flags = finetune_flags(task, kind, start_from, out / name, opts, smoke, seed, rate)
+                    ft_key = (_cmd(recipe.__name__, ft_flags), config_digest(ft_flags))
+                    if ft_key in done["finetune"]:
+                        print(
+                            f"--resume: reusing {label} {task} seed {seed} rate {rate or own_rate}",
+                            flush=True,
+                        )
+                        run = dict(done["finetune"][ft_key])
+                    else:
+                        begin = time.time()
+                        result = recipe.main(ft_flags)
+                        run = {
+                            "label": label,
+                            "seed": seed,
+                            "score": result[split][metric],
+                            "seconds": round(time.time() - begin, 1),
+                            "command": ft_key[0],
+                            "config_sha256": ft_key[1],
+                        }
+                        if "validation" in result:
+                            run["validation_score"] = result["validation"][metric]
+                    run["learning_rate"] = own_rate if rate is None else rate
+                    candidates.append(run)
+                if len(candidates) > 1:
+                    dev = [validation_score(run, metric) for run in candidates]
+                    if None in dev:
+                        raise SystemExit(f"{task}: a run has no validation {metric} to choose a rate on")
+                    best = max(range(len(candidates)), key=dev.__getitem__)
+                    for i, (run, score) in enumerate(zip(candidates, dev, strict=True)):
+                        run["validation_score"], run["selected"] = score, i == best
+                else:
+                    candidates[0]["selected"] = True
+                runs.extend(candidates)
         scores = {}
         for label in ("pretrained", "random_init"):
-            mine = [r for r in runs if r["label"] == label]
+            mine = [r for r in runs if r["label"] == label and r["selected"]]
             scores[label] = statistics.fmean(r["score"] for r in mine)
             scores[f"{label}_seconds"] = round(statistics.fmean(r["seconds"] for r in mine), 1)
             scores[f"{label}_command"] = mine[0]["command"]
-        by_seed = {(r["label"], r["seed"]): r["score"] for r in runs}
+            scores[f"{label}_learning_rates"] = [r["learning_rate"] for r in mine]
+        by_seed = {(r["label"], r["seed"]): r["score"] for r in runs if r["selected"]}
         margins = [by_seed["pretrained", s] - by_seed["random_init", s] for s in opts.seeds]
         row["tasks"].append(
             {
@@ -368,6 +446,8 @@ def row_command(preset: str, lang: str, out: Path, opts) -> str:
             parts += [f"--{flag}", str(getattr(opts, flag))]
     if list(opts.seeds) != [42]:
         parts += ["--seeds", *map(str, opts.seeds)]
+    if opts.learning_rates:
+        parts += ["--learning_rates", *(f"{rate:g}" for rate in opts.learning_rates)]
     if opts.smoke:
         parts.append("--smoke")
     return " ".join(shlex.quote(x) for x in [*parts, "--output_dir", str(out)])
@@ -400,6 +480,14 @@ def main(argv: list[str] | None = None) -> dict:
         type=int,
         default=[42],
         help="fine-tuning seeds: each task is fine-tuned once per seed (both rows); the table shows the means",
+    )
+    parser.add_argument(
+        "--learning_rates",
+        nargs="+",
+        type=float,
+        default=None,
+        help="fine-tune each row at every rate and keep, per row and seed, the run with the best validation "
+        "score (tasks with a separate validation split; the others use their config's rate)",
     )
     parser.add_argument(
         "--resume",

@@ -98,3 +98,29 @@ def test_results_merge_rejects_unreadable_file(tmp_path):
     bad.write_text("{}", encoding="utf-8")
     with pytest.raises(SystemExit, match="cannot read rows"):
         results.main(["--merge", str(bad), "--output_dir", str(tmp_path / "out")])
+
+
+def test_results_learning_rate_grid_selects_on_validation(tmp_path):
+    out = results.main(
+        ["--smoke", "--presets", "tiny", "--languages", "en", "--output_dir", str(tmp_path / "g")]
+        + ["--learning_rates", "1e-3", "3e-2"]
+    )
+    (row,) = out["rows"]
+    assert "--learning_rates 0.001 0.03" in row["command"]
+    by_task = {t["task"]: t for t in row["tasks"]}
+    # sst2 reports its validation split: choosing a rate on it would flatter both rows, so no grid there.
+    assert [r["learning_rate"] for r in by_task["sst2"]["runs"]] == [None, None]
+    conll = by_task["conll2003"]
+    assert len(conll["runs"]) == 4  # two rows x two rates, one seed
+    for label in ("pretrained", "random_init"):
+        mine = [r for r in conll["runs"] if r["label"] == label]
+        assert sorted(r["learning_rate"] for r in mine) == [1e-3, 3e-2]
+        assert "--learning_rate 0.03" in next(r for r in mine if r["learning_rate"] == 3e-2)["command"]
+        (chosen,) = [r for r in mine if r["selected"]]
+        assert chosen["validation_score"] == max(r["validation_score"] for r in mine)
+        assert conll[label] == chosen["score"] and conll[f"{label}_learning_rates"] == [
+            chosen["learning_rate"]
+        ]
+    assert conll["margin"] == conll["pretrained"] - conll["random_init"]
+    line = next(line for line in out["table"].splitlines() if "conll2003" in line)
+    assert line.count("(lr ") == 2
