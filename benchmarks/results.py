@@ -160,6 +160,12 @@ def task_config(task: str, kind: str) -> dict:
     return yaml.safe_load((CONFIGS / kind / f"{task}.yaml").read_text(encoding="utf-8"))
 
 
+def config_rate(task: str, kind: str, smoke: dict | None) -> float | None:
+    """The task config's learning rate as a number (YAML reads ``1e-3``, without a dot, as a string)."""
+    rate = None if smoke else task_config(task, kind).get("learning_rate")
+    return None if rate is None else float(rate)
+
+
 def learning_rate_grid(task: str, kind: str, split: str, opts, smoke: dict | None) -> list[float | None]:
     """The rates to try on ``task``; ``None`` stands for the config's own rate (run without an override, so
     its command matches a run made without a grid and ``--resume`` can reuse it)."""
@@ -172,10 +178,11 @@ def learning_rate_grid(task: str, kind: str, split: str, opts, smoke: dict | Non
     if not smoke and not config.get("validation_file"):
         print(f"{task}: no validation split to choose a learning rate on; using the config's rate only")
         return [None]
-    own = config.get("learning_rate")
-    return [
+    own = config_rate(task, kind, smoke)
+    rates = [
         None if own is not None and abs(rate - own) <= 1e-12 * own else rate for rate in opts.learning_rates
     ]
+    return list(dict.fromkeys(rates))  # a rate given twice (or as the config's) runs once
 
 
 def validation_score(run: dict, metric: str) -> float | None:
@@ -223,7 +230,7 @@ def _rates(task: dict, label: str) -> str:
     if len({r.get("learning_rate") for r in task.get("runs", []) if r["label"] == label}) < 2:
         return ""
     chosen = sorted(set(task[f"{label}_learning_rates"]))
-    return " (lr " + " / ".join(f"{rate:.0e}".replace("e-0", "e-") for rate in chosen) + ")"
+    return " (lr " + " / ".join(f"{rate:g}".replace("e-0", "e-") for rate in chosen) + ")"
 
 
 def hardware() -> str:
@@ -373,7 +380,7 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
     for task, kind, split, metric in TASKS[lang]:
         recipe = train_classifier if kind == "classify" else train_ner
         rates = learning_rate_grid(task, kind, split, opts, smoke)
-        own_rate = None if smoke else task_config(task, kind).get("learning_rate")
+        own_rate = config_rate(task, kind, smoke)
         runs = []
         for seed in opts.seeds:
             for label, start_from in (("pretrained", model_dir), ("random_init", twin)):
@@ -408,7 +415,7 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
                     dev = [validation_score(run, metric) for run in candidates]
                     if None in dev:
                         raise SystemExit(f"{task}: a run has no validation {metric} to choose a rate on")
-                    best = max(range(len(candidates)), key=dev.__getitem__)
+                    best = max(range(len(candidates)), key=dev.__getitem__)  # a tie keeps the earlier rate
                     for i, (run, score) in enumerate(zip(candidates, dev, strict=True)):
                         run["validation_score"], run["selected"] = score, i == best
                 else:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -100,27 +102,66 @@ def test_results_merge_rejects_unreadable_file(tmp_path):
         results.main(["--merge", str(bad), "--output_dir", str(tmp_path / "out")])
 
 
-def test_results_learning_rate_grid_selects_on_validation(tmp_path):
-    out = results.main(
-        ["--smoke", "--presets", "tiny", "--languages", "en", "--output_dir", str(tmp_path / "g")]
-        + ["--learning_rates", "1e-3", "3e-2"]
-    )
-    (row,) = out["rows"]
+def test_learning_rate_grid_uses_the_configs_rate_once():
+    opts = argparse.Namespace(learning_rates=[3e-4, 1e-3, 0.001])
+    # conll2003.yaml's own rate (0.001) runs without an override (None), and only once.
+    assert results.learning_rate_grid("conll2003", "ner", "test", opts, None) == [3e-4, None]
+    assert results.learning_rate_grid("sst2", "classify", "validation", opts, None) == [
+        None
+    ]  # reported split
+    assert results.learning_rate_grid("msra", "ner", "test", opts, None) == [None]  # no dev split
+    assert results.config_rate("msra", "ner", None) == 0.001
+
+
+def test_results_learning_rate_grid_selects_on_validation(tmp_path, monkeypatch):
+    # Fake fine-tuning: dev and test disagree on the best rate, so reporting the wrong split or the wrong
+    # run changes the figures. (pretrained?, rate) -> (validation score, test score)
+    scores = {(True, 1e-3): (0.5, 0.9), (True, 3e-2): (0.7, 0.6), (False, 1e-3): (0.6, 0.4)}
+    scores[False, 3e-2] = (0.3, 0.8)
+    calls = []
+
+    def fake_main(argv):
+        rate = float(argv[argv.index("--learning_rate") + 1]) if "--learning_rate" in argv else None
+        pretrained = "pretrain_" in argv[argv.index("--model_name_or_path") + 1]
+        dev, test = scores.get((pretrained, rate), (0.5, 0.5))
+        calls.append((pretrained, rate))
+        metrics = {"validation": {"overall_f1": dev, "accuracy": dev}, "test": {"overall_f1": test}}
+        out = Path(argv[argv.index("--output_dir") + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+        return metrics
+
+    monkeypatch.setattr(results.train_ner, "main", fake_main)
+    monkeypatch.setattr(results.train_classifier, "main", fake_main)
+    argv = ["--smoke", "--presets", "tiny", "--languages", "en", "--output_dir", str(tmp_path / "g")]
+    argv += ["--learning_rates", "1e-3", "3e-2"]
+    (row,) = results.main(argv)["rows"]
     assert "--learning_rates 0.001 0.03" in row["command"]
     by_task = {t["task"]: t for t in row["tasks"]}
     # sst2 reports its validation split: choosing a rate on it would flatter both rows, so no grid there.
     assert [r["learning_rate"] for r in by_task["sst2"]["runs"]] == [None, None]
     conll = by_task["conll2003"]
-    assert len(conll["runs"]) == 4  # two rows x two rates, one seed
-    for label in ("pretrained", "random_init"):
-        mine = [r for r in conll["runs"] if r["label"] == label]
-        assert sorted(r["learning_rate"] for r in mine) == [1e-3, 3e-2]
-        assert "--learning_rate 0.03" in next(r for r in mine if r["learning_rate"] == 3e-2)["command"]
-        (chosen,) = [r for r in mine if r["selected"]]
-        assert chosen["validation_score"] == max(r["validation_score"] for r in mine)
-        assert conll[label] == chosen["score"] and conll[f"{label}_learning_rates"] == [
-            chosen["learning_rate"]
-        ]
-    assert conll["margin"] == conll["pretrained"] - conll["random_init"]
-    line = next(line for line in out["table"].splitlines() if "conll2003" in line)
-    assert line.count("(lr ") == 2
+    assert len(conll["runs"]) == 4 and len(calls) == 6  # 2 sst2 runs + 2 rows x 2 rates
+    # Chosen on dev, reported on test: pretrained picks 3e-2 (test 0.6), random init picks 1e-3 (test 0.4).
+    assert (conll["pretrained"], conll["random_init"]) == (0.6, 0.4)
+    assert conll["pretrained_learning_rates"] == [3e-2] and conll["random_init_learning_rates"] == [1e-3]
+    assert conll["margin"] == 0.6 - 0.4
+    assert (
+        "--learning_rate 0.03"
+        in next(r for r in conll["runs"] if r["selected"] and r["label"] == "pretrained")["command"]
+    )
+    line = next(line for line in results.render_table([row]).splitlines() if "conll2003" in line)
+    assert "60.00% (lr 0.03)" in line and "40.00% (lr 0.001)" in line
+
+    # --resume with runs recorded without their validation score (older results.json): nothing is rerun,
+    # the scores are read back from each run's metrics.json and the same runs are chosen.
+    saved = json.loads((tmp_path / "g" / "results.json").read_text(encoding="utf-8"))
+    for task in saved["rows"][0]["tasks"]:
+        for run in task["runs"]:
+            run.pop("validation_score", None)
+    (tmp_path / "g" / "results.json").write_text(json.dumps(saved), encoding="utf-8")
+    calls.clear()
+    (again,) = results.main([*argv, "--resume"])["rows"]
+    assert calls == []
+    conll = next(t for t in again["tasks"] if t["task"] == "conll2003")
+    assert (conll["pretrained"], conll["random_init"]) == (0.6, 0.4)
