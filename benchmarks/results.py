@@ -160,13 +160,14 @@ def task_config(task: str, kind: str) -> dict:
     return yaml.safe_load((CONFIGS / kind / f"{task}.yaml").read_text(encoding="utf-8"))
 
 
-def config_rate(task: str, kind: str, smoke: dict | None) -> float | None:
-    """The task config's learning rate as a number (YAML reads ``1e-3``, without a dot, as a string)."""
-    rate = None if smoke else task_config(task, kind).get("learning_rate")
+def config_rate(config: dict | None) -> float | None:
+    """A task config's learning rate as a number (YAML reads ``1e-3``, without a dot, as a string);
+    ``config`` is None for --smoke, whose fine-tuning runs read no config."""
+    rate = (config or {}).get("learning_rate")
     return None if rate is None else float(rate)
 
 
-def learning_rate_grid(task: str, kind: str, split: str, opts, smoke: dict | None) -> list[float | None]:
+def learning_rate_grid(task: str, split: str, config: dict | None, opts) -> list[float | None]:
     """The rates to try on ``task``; ``None`` stands for the config's own rate (run without an override, so
     its command matches a run made without a grid and ``--resume`` can reuse it)."""
     if not opts.learning_rates:
@@ -174,11 +175,10 @@ def learning_rate_grid(task: str, kind: str, split: str, opts, smoke: dict | Non
     if split == "validation":
         print(f"{task}: the reported split is the validation split; using the config's learning rate only")
         return [None]
-    config = {} if smoke else task_config(task, kind)
-    if not smoke and not config.get("validation_file"):
+    if config is not None and not config.get("validation_file"):
         print(f"{task}: no validation split to choose a learning rate on; using the config's rate only")
         return [None]
-    own = config_rate(task, kind, smoke)
+    own = config_rate(config)
     rates = [
         None if own is not None and abs(rate - own) <= 1e-12 * own else rate for rate in opts.learning_rates
     ]
@@ -196,6 +196,44 @@ def validation_score(run: dict, metric: str) -> float | None:
         return json.loads(path.read_text(encoding="utf-8")).get("validation", {}).get(metric)
     except (OSError, ValueError):
         return None
+
+
+def finetune_or_reuse(
+    recipe, flags: list[str], *, label: str, seed: int, split: str, metric: str, done: dict
+) -> dict:
+    """One fine-tuning run's record: reused from ``done`` (keyed by command and config digest) or run now."""
+    key = (_cmd(recipe.__name__, flags), config_digest(flags))
+    if key in done:
+        print(f"--resume: reusing {key[0]}", flush=True)
+        return dict(done[key])
+    begin = time.time()
+    result = recipe.main(flags)
+    run = {
+        "label": label,
+        "seed": seed,
+        "score": result[split][metric],
+        "seconds": round(time.time() - begin, 1),
+        "command": key[0],
+        "config_sha256": key[1],
+    }
+    if "validation" in result:
+        run["validation_score"] = result["validation"][metric]
+    return run
+
+
+def mark_selected(candidates: list[dict], task: str, metric: str) -> list[dict]:
+    """Mark the run with the best validation score among one row's runs at different rates (a tie keeps
+    the earlier rate); a single run is selected as it is."""
+    if len(candidates) == 1:
+        candidates[0]["selected"] = True
+        return candidates
+    dev = [validation_score(run, metric) for run in candidates]
+    if None in dev:
+        raise SystemExit(f"{task}: a run has no validation {metric} to choose a rate on")
+    best = max(range(len(candidates)), key=dev.__getitem__)
+    for i, (run, score) in enumerate(zip(candidates, dev, strict=True)):
+        run["validation_score"], run["selected"] = score, i == best
+    return candidates
 
 
 def random_twin(pretrained: Path, out: Path) -> Path:
@@ -379,8 +417,8 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
     # 3. Fine-tune both with the same budget, once per seed.
     for task, kind, split, metric in TASKS[lang]:
         recipe = train_classifier if kind == "classify" else train_ner
-        rates = learning_rate_grid(task, kind, split, opts, smoke)
-        own_rate = config_rate(task, kind, smoke)
+        config = None if smoke else task_config(task, kind)
+        rates, own_rate = learning_rate_grid(task, split, config, opts), config_rate(config)
         runs = []
         for seed in opts.seeds:
             for label, start_from in (("pretrained", model_dir), ("random_init", twin)):
@@ -389,38 +427,18 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
                     name = f"{kind}_{task}_{preset}_{lang}_{label}" + ("" if seed == 42 else f"_seed{seed}")
                     name += "" if rate is None else f"_lr{rate:g}"
                     ft_flags = finetune_flags(task, kind, start_from, out / name, opts, smoke, seed, rate)
-                    ft_key = (_cmd(recipe.__name__, ft_flags), config_digest(ft_flags))
-                    if ft_key in done["finetune"]:
-                        print(
-                            f"--resume: reusing {label} {task} seed {seed} rate {rate or own_rate}",
-                            flush=True,
-                        )
-                        run = dict(done["finetune"][ft_key])
-                    else:
-                        begin = time.time()
-                        result = recipe.main(ft_flags)
-                        run = {
-                            "label": label,
-                            "seed": seed,
-                            "score": result[split][metric],
-                            "seconds": round(time.time() - begin, 1),
-                            "command": ft_key[0],
-                            "config_sha256": ft_key[1],
-                        }
-                        if "validation" in result:
-                            run["validation_score"] = result["validation"][metric]
+                    run = finetune_or_reuse(
+                        recipe,
+                        ft_flags,
+                        label=label,
+                        seed=seed,
+                        split=split,
+                        metric=metric,
+                        done=done["finetune"],
+                    )
                     run["learning_rate"] = own_rate if rate is None else rate
                     candidates.append(run)
-                if len(candidates) > 1:
-                    dev = [validation_score(run, metric) for run in candidates]
-                    if None in dev:
-                        raise SystemExit(f"{task}: a run has no validation {metric} to choose a rate on")
-                    best = max(range(len(candidates)), key=dev.__getitem__)  # a tie keeps the earlier rate
-                    for i, (run, score) in enumerate(zip(candidates, dev, strict=True)):
-                        run["validation_score"], run["selected"] = score, i == best
-                else:
-                    candidates[0]["selected"] = True
-                runs.extend(candidates)
+                runs.extend(mark_selected(candidates, task, metric))
         scores = {}
         for label in ("pretrained", "random_init"):
             mine = [r for r in runs if r["label"] == label and r["selected"]]

@@ -105,12 +105,15 @@ def test_results_merge_rejects_unreadable_file(tmp_path):
 def test_learning_rate_grid_uses_the_configs_rate_once():
     opts = argparse.Namespace(learning_rates=[3e-4, 1e-3, 0.001])
     # conll2003.yaml's own rate (0.001) runs without an override (None), and only once.
-    assert results.learning_rate_grid("conll2003", "ner", "test", opts, None) == [3e-4, None]
-    assert results.learning_rate_grid("sst2", "classify", "validation", opts, None) == [
-        None
-    ]  # reported split
-    assert results.learning_rate_grid("msra", "ner", "test", opts, None) == [None]  # no dev split
-    assert results.config_rate("msra", "ner", None) == 0.001
+    conll, sst2, msra = (
+        results.task_config("conll2003", "ner"),
+        results.task_config("sst2", "classify"),
+        results.task_config("msra", "ner"),
+    )
+    assert results.learning_rate_grid("conll2003", "test", conll, opts) == [3e-4, None]
+    assert results.learning_rate_grid("sst2", "validation", sst2, opts) == [None]  # reported split
+    assert results.learning_rate_grid("msra", "test", msra, opts) == [None]  # no dev split
+    assert results.config_rate(msra) == 0.001
 
 
 def test_results_learning_rate_grid_selects_on_validation(tmp_path, monkeypatch):
