@@ -423,9 +423,9 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
         for seed in opts.seeds:
             for label, start_from in (("pretrained", model_dir), ("random_init", twin)):
                 candidates = []
+                base = f"{kind}_{task}_{preset}_{lang}_{label}" + ("" if seed == 42 else f"_seed{seed}")
                 for rate in rates:
-                    name = f"{kind}_{task}_{preset}_{lang}_{label}" + ("" if seed == 42 else f"_seed{seed}")
-                    name += "" if rate is None else f"_lr{rate:g}"
+                    name = base if rate is None else f"{base}_lr{rate:g}"
                     ft_flags = finetune_flags(task, kind, start_from, out / name, opts, smoke, seed, rate)
                     run = finetune_or_reuse(
                         recipe,
