@@ -16,7 +16,8 @@ each row fine-tunes at every rate and keeps, per seed, the run with the best val
 separate validation split only: selecting on the split that is reported would flatter both rows). Writes
 <output_dir>/results.json (every figure with the exact command that produced it), results.md (the table) and
 pretrain_curves.png (validation loss against tokens seen); --readme replaces the block between the results
-markers of README.md. --resume reuses the stages an earlier results.json in <output_dir> records.
+markers of README.md. --resume reuses the stages an earlier results.json in <output_dir> records with the
+same command and config file (and, for fine-tuning, the same starting weights).
 """
 
 from __future__ import annotations
@@ -201,8 +202,9 @@ def validation_score(run: dict, metric: str) -> float | None:
 def finetune_or_reuse(
     recipe, flags: list[str], *, label: str, seed: int, split: str, metric: str, done: dict
 ) -> dict:
-    """One fine-tuning run's record: reused from ``done`` (keyed by command and config digest) or run now."""
-    key = (_cmd(recipe.__name__, flags), config_digest(flags))
+    """One fine-tuning run's record: reused from ``done`` (keyed by command, config digest and the digest of
+    the weights it starts from) or run now."""
+    key = (_cmd(recipe.__name__, flags), config_digest(flags), start_digest(flags))
     if key in done:
         print(f"--resume: reusing {key[0]}", flush=True)
         return dict(done[key])
@@ -215,6 +217,7 @@ def finetune_or_reuse(
         "seconds": round(time.time() - begin, 1),
         "command": key[0],
         "config_sha256": key[1],
+        "start_sha256": key[2],
     }
     if "validation" in result:
         run["validation_score"] = result["validation"][metric]
@@ -342,14 +345,34 @@ def config_digest(flags: list[str]) -> str | None:
     alone does not show an edited config file."""
     if "--config" not in flags:
         return None
-    return hashlib.sha256(Path(flags[flags.index("--config") + 1]).read_bytes()).hexdigest()[:16]
+    return file_digest(Path(flags[flags.index("--config") + 1]))
+
+
+def start_digest(flags: list[str]) -> str | None:
+    """SHA-256 (first 16 hex digits) of the weights a fine-tuning command starts from: the command names a
+    directory, and a pretraining rerun with another config writes new weights under the same name."""
+    if "--model_name_or_path" not in flags:
+        return None
+    weights = Path(flags[flags.index("--model_name_or_path") + 1]) / "model.safetensors"
+    return file_digest(weights) if weights.is_file() else None
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, first 16 hex digits, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 def earlier_runs(out: Path) -> dict:
     """What an earlier run in ``out`` finished (its ``results.json``), for ``--resume``.
 
     Returns ``{"pretrain": {key: pretrain record}, "finetune": {key: run record}}`` keyed by
-    ``(command, config digest)``: a stage is reused only if its command and its config file are unchanged.
+    ``(command, config digest)`` for pretraining and ``(command, config digest, start-weights digest)`` for
+    fine-tuning: a stage is reused only if its command, its config file and (for fine-tuning) the weights it
+    starts from are unchanged.
     """
     found: dict = {"pretrain": {}, "finetune": {}}
     path = out / "results.json"
@@ -364,7 +387,7 @@ def earlier_runs(out: Path) -> dict:
         found["pretrain"][p["command"], p.get("config_sha256")] = p
         for t in row["tasks"]:
             for run in t.get("runs", []):
-                found["finetune"][run["command"], run.get("config_sha256")] = run
+                found["finetune"][run["command"], run.get("config_sha256"), run.get("start_sha256")] = run
     return found
 
 

@@ -73,6 +73,23 @@ def test_results_script_smoke(tmp_path):
         assert after["pretrained"] == (again["pretrained", 42]["score"] + again["pretrained", 7]["score"]) / 2
     assert "2 seeds" in json.loads((tmp_path / "r" / "results.json").read_text())["table"]
 
+    # A pretraining rerun with another setting writes new weights under the same directory name, so the
+    # pretrained row's fine-tuning commands are unchanged: --resume must rerun them (their starting weights
+    # changed) and still reuse the random-init twin's runs (same architecture and tokenizer, same weights).
+    changed = results.main(
+        ["--smoke", "--presets", "tiny", "--languages", "zh", "--output_dir", str(tmp_path / "r")]
+        + ["--seeds", "42", "7", "--pretrain_steps", "6", "--resume"]
+    )["rows"][0]
+    assert changed["pretrain"]["command"] != resumed["pretrain"]["command"]
+    for before, after in zip(resumed["tasks"], changed["tasks"], strict=True):
+        first = {(r["label"], r["seed"]): r for r in before["runs"]}
+        again = {(r["label"], r["seed"]): r for r in after["runs"]}
+        for seed in (42, 7):
+            assert again["random_init", seed] == first["random_init", seed]
+            old_run, new_run = first["pretrained", seed], again["pretrained", seed]
+            assert new_run["command"] == old_run["command"]
+            assert new_run.get("start_sha256") != old_run.get("start_sha256")  # rerun, not reused
+
     # --merge renders rows run separately (one command per row) into one table without training anything.
     merged_readme = tmp_path / "MERGED.md"
     merged_readme.write_text(f"{results.MARK_START}\n{results.MARK_END}\n", encoding="utf-8")
