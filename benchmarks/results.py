@@ -348,21 +348,27 @@ def config_digest(flags: list[str]) -> str | None:
     return file_digest(Path(flags[flags.index("--config") + 1]))
 
 
+START_FILES = ("model.safetensors", "config.json", "tokenizer.json")
+
+
 def start_digest(flags: list[str]) -> str | None:
-    """SHA-256 (first 16 hex digits) of the weights a fine-tuning command starts from: the command names a
-    directory, and a pretraining rerun with another config writes new weights under the same name."""
+    """SHA-256 (first 16 hex digits) of the checkpoint a fine-tuning command starts from — its weights,
+    config and tokenizer: the command names a directory, and a pretraining rerun writes a new model (and a
+    retrained tokenizer, which the WordPiece trainer does not reproduce bit for bit) under the same name."""
     if "--model_name_or_path" not in flags:
         return None
-    weights = Path(flags[flags.index("--model_name_or_path") + 1]) / "model.safetensors"
-    return file_digest(weights) if weights.is_file() else None
+    start = Path(flags[flags.index("--model_name_or_path") + 1])
+    files = [start / name for name in START_FILES if (start / name).is_file()]
+    return file_digest(*files) if files else None
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file, first 16 hex digits, read in 1 MiB chunks."""
+def file_digest(*paths: Path) -> str:
+    """SHA-256 of the files' contents, one after another, first 16 hex digits (read in 1 MiB chunks)."""
     digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
+    for path in paths:
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
     return digest.hexdigest()[:16]
 
 
@@ -541,8 +547,9 @@ def main(argv: list[str] | None = None) -> dict:
         "--resume",
         action="store_true",
         help="reuse the pretraining and fine-tuning runs that output_dir's results.json records with the "
-        "same command and an unchanged config file (e.g. add a seed to a finished row, or go on after a crash "
-        "between rows)",
+        "same command and an unchanged config file, and for fine-tuning the same starting checkpoint "
+        "(weights, config, tokenizer; runs recorded without that digest are rerun) (e.g. add a seed to a "
+        "finished row, or go on after a crash between rows)",
     )
     parser.add_argument("--output_dir", default="outputs/results")
     parser.add_argument("--readme", default=None, help="README.md whose results block is replaced")
