@@ -17,7 +17,7 @@ separate validation split only: selecting on the split that is reported would fl
 <output_dir>/results.json (every figure with the exact command that produced it), results.md (the table) and
 pretrain_curves.png (validation loss against tokens seen); --readme replaces the block between the results
 markers of README.md. --resume reuses the stages an earlier results.json in <output_dir> records with the
-same command and config file (and, for fine-tuning, the same starting weights).
+same command and config file (and, for fine-tuning, the same starting checkpoint).
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def finetune_or_reuse(
     recipe, flags: list[str], *, label: str, seed: int, split: str, metric: str, done: dict
 ) -> dict:
     """One fine-tuning run's record: reused from ``done`` (keyed by command, config digest and the digest of
-    the weights it starts from) or run now."""
+    the checkpoint it starts from) or run now."""
     key = (_cmd(recipe.__name__, flags), config_digest(flags), start_digest(flags))
     if key in done:
         print(f"--resume: reusing {key[0]}", flush=True)
@@ -376,9 +376,9 @@ def earlier_runs(out: Path) -> dict:
     """What an earlier run in ``out`` finished (its ``results.json``), for ``--resume``.
 
     Returns ``{"pretrain": {key: pretrain record}, "finetune": {key: run record}}`` keyed by
-    ``(command, config digest)`` for pretraining and ``(command, config digest, start-weights digest)`` for
-    fine-tuning: a stage is reused only if its command, its config file and (for fine-tuning) the weights it
-    starts from are unchanged.
+    ``(command, config digest)`` for pretraining and ``(command, config digest, start-checkpoint digest)``
+    for fine-tuning: a stage is reused only if its command, its config file and (for fine-tuning) the
+    checkpoint it starts from are unchanged.
     """
     found: dict = {"pretrain": {}, "finetune": {}}
     path = out / "results.json"
