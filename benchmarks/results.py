@@ -200,11 +200,19 @@ def validation_score(run: dict, metric: str) -> float | None:
 
 
 def finetune_or_reuse(
-    recipe, flags: list[str], *, label: str, seed: int, split: str, metric: str, done: dict
+    recipe,
+    flags: list[str],
+    *,
+    label: str,
+    seed: int,
+    split: str,
+    metric: str,
+    done: dict,
+    start_sha256: str | None,
 ) -> dict:
-    """One fine-tuning run's record: reused from ``done`` (keyed by command, config digest and the digest of
-    the checkpoint it starts from) or run now."""
-    key = (_cmd(recipe.__name__, flags), config_digest(flags), start_digest(flags))
+    """One fine-tuning run's record: reused from ``done`` (keyed by command, config digest and
+    ``start_sha256``, the :func:`start_digest` of the checkpoint it starts from) or run now."""
+    key = (_cmd(recipe.__name__, flags), config_digest(flags), start_sha256)
     if key in done:
         print(f"--resume: reusing {key[0]}", flush=True)
         return dict(done[key])
@@ -351,13 +359,11 @@ def config_digest(flags: list[str]) -> str | None:
 START_FILES = ("model.safetensors", "config.json", "tokenizer.json")
 
 
-def start_digest(flags: list[str]) -> str | None:
+def start_digest(start: Path) -> str | None:
     """SHA-256 (first 16 hex digits) of the checkpoint a fine-tuning command starts from — its weights,
     config and tokenizer: the command names a directory, and a pretraining rerun writes a new model (and a
-    retrained tokenizer, which the WordPiece trainer does not reproduce bit for bit) under the same name."""
-    if "--model_name_or_path" not in flags:
-        return None
-    start = Path(flags[flags.index("--model_name_or_path") + 1])
+    retrained tokenizer, which the WordPiece trainer does not reproduce bit for bit) under the same name.
+    None when the directory holds none of them."""
     files = [start / name for name in START_FILES if (start / name).is_file()]
     return file_digest(*files) if files else None
 
@@ -443,6 +449,8 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
     }
     # 2. Random-init twin (deterministic: rebuilding it gives the same weights).
     twin = random_twin(model_dir, out / f"random_{preset}_{lang}")
+    # Hashed once per row: fine-tuning never writes to the two starting checkpoints.
+    start_sha256 = {"pretrained": start_digest(model_dir), "random_init": start_digest(twin)}
     # 3. Fine-tune both with the same budget, once per seed.
     for task, kind, split, metric in TASKS[lang]:
         recipe = train_classifier if kind == "classify" else train_ner
@@ -464,6 +472,7 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
                         split=split,
                         metric=metric,
                         done=done["finetune"],
+                        start_sha256=start_sha256[label],
                     )
                     run["learning_rate"] = own_rate if rate is None else rate
                     candidates.append(run)

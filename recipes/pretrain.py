@@ -108,12 +108,12 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
     # 5. Tokenize and pack (once, on the main process first; the others reuse the datasets cache).
-    collator = MLMCollator(
-        tokenizer,
+    masking = dict(
         mlm_probability=mlm_args.mlm_probability,
         whole_word_mask=mlm_args.whole_word_mask,
-        seed=args.seed,
+        whole_word_share=mlm_args.whole_word_share,
     )
+    collator = MLMCollator(tokenizer, **masking, seed=args.seed)
     prep = dict(
         block_size=mlm_args.block_size,
         line_by_line=mlm_args.line_by_line,
@@ -125,12 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
         train_blocks = prepare_mlm_dataset(corpus["train"], tokenizer, **prep)
         eval_blocks = None
         if "validation" in corpus:
-            eval_collator = MLMCollator(
-                tokenizer,
-                mlm_probability=mlm_args.mlm_probability,
-                whole_word_mask=mlm_args.whole_word_mask,
-                seed=args.seed + 1,
-            )
+            eval_collator = MLMCollator(tokenizer, **masking, seed=args.seed + 1)
             eval_blocks = prepare_mlm_dataset(corpus["validation"], tokenizer, **prep)
             eval_blocks = eval_blocks.map(
                 premask_for_eval,

@@ -53,23 +53,84 @@ def test_special_tokens_are_never_masked():
     assert torch.equal(corrupted[special], ids[special])
 
 
-def test_whole_words_are_masked_together():
-    g = torch.Generator().manual_seed(2)
-    ids = torch.randint(5, 100, (100, 60))
+def _three_piece_words(
+    share: float, seed: int, *, rows: int = 100, words: int = 20, mlm_probability: float = 0.15
+) -> torch.Tensor:
+    """Selected pieces per word, ``(rows, words)``, for words of three pieces with ``whole_word_share=share``."""
+    ids = torch.randint(5, 100, (rows, 3 * words))
     starts = torch.zeros_like(ids)
-    starts[:, ::3] = 1  # words of three pieces
+    starts[:, ::3] = 1
     _, labels = mask_tokens(
         ids,
         special_mask=torch.zeros_like(ids, dtype=torch.bool),
         mask_token_id=4,
         random_token_ids=torch.arange(5, 100),
         word_starts=starts,
-        mlm_probability=0.15,
-        generator=g,
+        mlm_probability=mlm_probability,
+        generator=torch.Generator().manual_seed(seed),
+        whole_word_share=share,
     )
-    selected = (labels != IGNORE_INDEX).view(100, 20, 3)
-    assert ((selected.sum(-1) == 0) | (selected.sum(-1) == 3)).all()
-    assert 0.12 < selected.float().mean().item() < 0.18
+    return (labels != IGNORE_INDEX).view(rows, words, 3).sum(-1)
+
+
+def test_whole_words_are_masked_together():
+    per_word = _three_piece_words(1.0, seed=2)  # the default share: plain whole-word masking
+    assert ((per_word == 0) | (per_word == 3)).all()
+    assert 0.12 < per_word.sum().item() / 6000 < 0.18
+
+
+def test_whole_word_share_mixes_whole_words_and_single_pieces():
+    pieces = _three_piece_words(0.0, seed=2)
+    # share 0: pieces drawn one by one, so most selected words have one of their three pieces selected.
+    assert (pieces == 1).sum() > 5 * (pieces == 3).sum()
+    mixed = _three_piece_words(0.5, seed=2)
+    partial, complete = ((mixed == 1) | (mixed == 2)).sum().item(), (mixed == 3).sum().item()
+    # Half the words are whole (~15% of them fully selected), half piece by piece (~39% with 1 or 2).
+    assert 0.5 * 0.15 * 2000 * 0.6 < complete < 0.5 * 0.15 * 2000 * 1.4
+    assert 0.5 * 0.39 * 2000 * 0.7 < partial < 0.5 * 0.39 * 2000 * 1.3
+    for counts in (pieces, mixed):  # the token selection rate stays mlm_probability
+        assert 0.12 < counts.sum().item() / 6000 < 0.18
+
+
+def test_collator_rejects_a_share_outside_0_1_or_without_whole_words(tokenizer):
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
+        MLMCollator(tokenizer, whole_word_mask=True, whole_word_share=1.5)
+    with pytest.raises(ValueError, match="only applies with whole_word_mask"):
+        MLMCollator(tokenizer, whole_word_share=0.5)
+
+
+def test_default_masks_are_pinned():
+    """Selections recorded before --whole_word_share existed: its default (1.0) draws the same masks, so
+    earlier runs (and resumed ones) keep theirs."""
+    ids = (torch.arange(48).reshape(4, 12) * 7) % 90 + 5
+    ids[:, 0], ids[:, -1] = 1, 2
+    starts = torch.tensor([[1, 1, 0, 1, 0, 0, 1, 1, 0, 1, 1, 1]] * 4)
+    expected = {
+        "whole_word": [[0, 3], [0, 4], [0, 5], [0, 7], [0, 8], [0, 10], [1, 1], [1, 2], [1, 7], [1, 8],
+                       [2, 3], [2, 4], [2, 5], [2, 9], [3, 3], [3, 4], [3, 5], [3, 9]],
+        "token": [[0, 2], [0, 4], [0, 6], [0, 7], [0, 8], [1, 1], [1, 4], [2, 2], [2, 5], [3, 2], [3, 5]],
+    }  # fmt: skip
+    for name, word_starts in (("whole_word", starts), ("token", None)):
+        _, labels = mask_tokens(
+            ids,
+            special_mask=_special_mask(ids),
+            mask_token_id=4,
+            random_token_ids=torch.arange(5, 100),
+            word_starts=word_starts,
+            mlm_probability=0.3,
+            generator=torch.Generator().manual_seed(123),
+        )
+        assert (labels != IGNORE_INDEX).nonzero().tolist() == expected[name], name
+
+
+def test_fallback_selection_follows_the_word_s_draw_mode():
+    """A row with nothing selected gets one prediction: its whole word when the word is drawn as a unit,
+    a single token when mixed masking drew that word token by token."""
+    counts = {
+        share: _three_piece_words(share, seed=4, rows=64, words=2, mlm_probability=1e-6).sum(-1)
+        for share in (1.0, 0.0)
+    }
+    assert (counts[1.0] == 3).all() and (counts[0.0] == 1).all()
 
 
 def test_every_row_gets_at_least_one_prediction():

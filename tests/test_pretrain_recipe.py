@@ -70,6 +70,7 @@ def test_output_directory_is_a_plain_hf_model(trained):
     assert saved["blocks"]["n_blocks"] > 0 and metrics["train_tokens_seen"] > 0
     card = (out / "README.md").read_text()
     assert "pipeline_tag: fill-mask" in card and "language:" in card and "- zh" in card
+    assert "| whole-word masking | True |" in card and "share of words drawn whole" not in card
     state = json.loads((out / "trainer_state.json").read_text())
     assert any("tokens_per_second" in h and "eta_seconds" in h for h in state["log_history"])
     assert list(out.rglob("events.out.tfevents*")), "report_to tensorboard wrote no event file"
@@ -203,6 +204,11 @@ def _bad(tmp_path: Path, corpus_dir: Path):
         (["--train_files", train, "--vocab_size", "50"], "smaller than the alphabet"),
         (["--train_files", train, "--streaming", "true", "--max_steps", "-1"], "needs --max_steps"),
         (["--train_files", train, "--chinese_segmenter", "jieba"], "only applies with --whole_word_mask"),
+        (["--train_files", train, "--whole_word_share", "0.5"], "only applies with --whole_word_mask"),
+        (
+            ["--train_files", train, "--whole_word_mask", "true", "--whole_word_share", "2"],
+            r"must be in \[0, 1\]",
+        ),
         (["--train_files", train, "--eval_strategy", "steps", "--validation_files", ""], None),
         (["--train_files", train, "--unknown_flag", "1"], "unknown options"),
     ]
@@ -216,6 +222,21 @@ def test_bad_input_fails_before_training(corpus_dir, tmp_path):
         with pytest.raises(ToolkitInputError, match=message):
             pretrain.main(flags)
         assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_whole_word_share_reaches_both_collators_and_the_card(corpus_dir, tmp_path, monkeypatch):
+    made = []
+
+    class Recording(pretrain.MLMCollator):
+        def __post_init__(self):
+            made.append((self.whole_word_mask, self.whole_word_share))
+            super().__post_init__()
+
+    monkeypatch.setattr(pretrain, "MLMCollator", Recording)
+    flags = ["--whole_word_mask", "true", "--whole_word_share", "0.5", "--max_steps", "2"]
+    pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "o", *flags))
+    assert made == [(True, 0.5), (True, 0.5)]  # training and evaluation masks
+    assert "| share of words drawn whole | 0.5000 |" in (tmp_path / "o" / "README.md").read_text()
 
 
 def test_eval_without_validation_data_is_refused(corpus_dir, tmp_path):

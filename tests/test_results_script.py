@@ -120,15 +120,13 @@ def test_start_digest_covers_weights_config_and_tokenizer(tmp_path):
     model.mkdir()
     for name in results.START_FILES:
         (model / name).write_bytes(name.encode())
-    flags = ["--config", "x.yaml", "--model_name_or_path", str(model)]
-    before = results.start_digest(flags)
-    assert before == results.start_digest(flags)  # deterministic
+    before = results.start_digest(model)
+    assert before == results.start_digest(model)  # deterministic
     for name in results.START_FILES:
         (model / name).write_bytes(b"changed")
-        assert results.start_digest(flags) != before, name
+        assert results.start_digest(model) != before, name
         (model / name).write_bytes(name.encode())
-    assert results.start_digest(["--config", "x.yaml"]) is None  # no starting checkpoint named
-    assert results.start_digest(["--model_name_or_path", str(tmp_path / "missing")]) is None
+    assert results.start_digest(tmp_path / "missing") is None  # no checkpoint there
 
 
 def test_results_merge_rejects_unreadable_file(tmp_path):

@@ -110,6 +110,13 @@ class MLMArguments:
         default=0.15, metadata={"help": "Share of tokens selected for prediction."}
     )
     whole_word_mask: bool = field(default=False, metadata={"help": "Mask all pieces of a word together."})
+    whole_word_share: float = field(
+        default=1.0,
+        metadata={
+            "help": "With --whole_word_mask: share of words drawn as a unit; the other words' tokens are "
+            "drawn one by one, at the same rate (1.0: all whole; e.g. 0.5 mixes the two)."
+        },
+    )
     chinese_segmenter: str | None = field(
         default=None, metadata={"help": "Word segmenter for Chinese whole-word masking: 'jieba'."}
     )

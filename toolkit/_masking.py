@@ -1,4 +1,4 @@
-"""Dynamic masking for masked-LM training: token-level or whole-word, 80/10/10 replacement.
+"""Dynamic masking for masked-LM training: token-level, whole-word or a mix, 80/10/10 replacement.
 
 Masks are drawn from a generator seeded by (seed, epoch, batch contents), not from the global RNG. The
 same batch in the same epoch is therefore masked the same way whether the run was interrupted and resumed
@@ -27,6 +27,7 @@ def mask_tokens(
     generator: torch.Generator | None = None,
     mask_replace_prob: float = 0.8,
     random_replace_prob: float = 0.1,
+    whole_word_share: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Choose positions to predict and corrupt them (BERT's 80% ``[MASK]`` / 10% random / 10% unchanged).
 
@@ -41,17 +42,26 @@ def mask_tokens(
         generator: random generator (for reproducible masks).
         mask_replace_prob: share of selected positions replaced with ``[MASK]``.
         random_replace_prob: share replaced with a random token (the rest keep their token).
+        whole_word_share: with ``word_starts``, the share of words drawn as a unit (selected whole with
+            ``mlm_probability``); the tokens of the other words are drawn one by one, each with
+            ``mlm_probability``. 1.0 is plain whole-word masking; in between mixes the two, word by word.
 
     Returns:
         ``(corrupted_ids, labels)``: labels hold the original id at selected positions and -100 elsewhere.
         Every row with at least one maskable token has at least one selected position.
     """
     batch, length = input_ids.shape
+    whole = None  # per token: is its word drawn as a unit (mixed masking only)
     if word_starts is not None:
         # Word index of each token; a random draw per word, gathered back to its tokens.
         word_index = torch.cumsum(word_starts.to(torch.long), dim=1) - 1
         word_draw = torch.rand((batch, length), generator=generator)
         draw = torch.gather(word_draw, 1, word_index.clamp(min=0))
+        if whole_word_share < 1.0:
+            # One coin per word: heads, the word is drawn as a unit; tails, each of its tokens on its own.
+            coin = torch.rand((batch, length), generator=generator)
+            whole = torch.gather(coin, 1, word_index.clamp(min=0)) < whole_word_share
+            draw = torch.where(whole, draw, torch.rand((batch, length), generator=generator))
     else:
         draw = torch.rand((batch, length), generator=generator)
     draw = draw.masked_fill(special_mask, 2.0)
@@ -59,11 +69,14 @@ def mask_tokens(
     # A row with nothing selected would contribute no loss: select its lowest-draw token instead.
     empty = ~selected.any(dim=1) & ~special_mask.all(dim=1)
     if empty.any():
-        fallback = torch.zeros_like(selected)
-        fallback.scatter_(1, draw.argmin(dim=1, keepdim=True), True)
+        chosen = draw.argmin(dim=1, keepdim=True)
+        fallback = torch.zeros_like(selected).scatter_(1, chosen, True)
         if word_starts is not None:
-            chosen_word = torch.gather(word_index, 1, draw.argmin(dim=1, keepdim=True))
-            fallback = (word_index == chosen_word) & ~special_mask
+            word_fallback = (word_index == torch.gather(word_index, 1, chosen)) & ~special_mask
+            if whole is None:
+                fallback = word_fallback
+            else:  # the whole word, unless mixed masking drew that word token by token
+                fallback = torch.where(torch.gather(whole, 1, chosen), word_fallback, fallback)
         selected |= fallback & empty.unsqueeze(1)
     labels = input_ids.masked_fill(~selected, IGNORE_INDEX)
     action = torch.rand((batch, length), generator=generator)
@@ -95,6 +108,8 @@ class MLMCollator:
         tokenizer: supplies the special token ids.
         mlm_probability: share of tokens (or words) selected.
         whole_word_mask: mask all pieces of a word together (needs ``word_starts``).
+        whole_word_share: with ``whole_word_mask``, the share of words drawn as a unit (the rest token by
+            token; see :func:`mask_tokens`).
         seed: base seed of the mask generator.
         pad_to_multiple_of: pad lengths to a multiple of this (tensor-core friendly on GPUs).
 
@@ -106,6 +121,7 @@ class MLMCollator:
     tokenizer: PreTrainedTokenizerBase
     mlm_probability: float = 0.15
     whole_word_mask: bool = False
+    whole_word_share: float = 1.0
     seed: int = 42
     pad_to_multiple_of: int | None = None
     epoch: int = 0
@@ -115,6 +131,10 @@ class MLMCollator:
     def __post_init__(self) -> None:
         if not 0.0 < self.mlm_probability < 1.0:
             raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}")
+        if not 0.0 <= self.whole_word_share <= 1.0:
+            raise ValueError(f"whole_word_share must be in [0, 1], got {self.whole_word_share}")
+        if self.whole_word_share < 1.0 and not self.whole_word_mask:
+            raise ValueError("whole_word_share only applies with whole_word_mask=True")
         if self.tokenizer.mask_token_id is None or self.tokenizer.pad_token_id is None:
             raise ValueError("the tokenizer needs a mask token and a pad token for masked-LM training")
         special = sorted(set(self.tokenizer.all_special_ids))
@@ -159,6 +179,7 @@ class MLMCollator:
             mlm_probability=self.mlm_probability,
             word_starts=word_starts,
             generator=generator,
+            whole_word_share=self.whole_word_share,
         )
         return {"input_ids": corrupted, "attention_mask": attention_mask, "labels": labels}
 

@@ -41,6 +41,10 @@ def validate_pretrain_options(
         raise ToolkitInputError("--chinese_segmenter only applies with --whole_word_mask true")
     if not 0.0 < mlm.mlm_probability < 1.0:
         raise ToolkitInputError(f"--mlm_probability must be in (0, 1), got {mlm.mlm_probability}")
+    if not 0.0 <= mlm.whole_word_share <= 1.0:
+        raise ToolkitInputError(f"--whole_word_share must be in [0, 1], got {mlm.whole_word_share}")
+    if mlm.whole_word_share != 1.0 and not mlm.whole_word_mask:
+        raise ToolkitInputError("--whole_word_share only applies with --whole_word_mask true")
     if mlm.block_size < 8:
         raise ToolkitInputError(f"--block_size {mlm.block_size} is too small (at least 8)")
     if args.bf16 and (args.use_cpu or not torch.cuda.is_available()):
@@ -196,6 +200,11 @@ def save_pretraining_report(
             "block size": mlm_args.block_size,
             "mlm probability": mlm_args.mlm_probability,
             "whole-word masking": mlm_args.whole_word_mask,
+            **(
+                {"share of words drawn whole": mlm_args.whole_word_share}
+                if mlm_args.whole_word_mask and mlm_args.whole_word_share < 1.0
+                else {}
+            ),
         },
         metrics={k: v for k, v in metrics.items() if k.startswith("eval_") or k == "train_loss"},
         command=command,
