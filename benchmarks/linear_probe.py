@@ -1,12 +1,12 @@
 #!/usr/bin/env python
 """What does a checkpoint's encoder know about a classification task before fine-tuning? A linear probe.
 
-Each sentence becomes one vector (mean of the last layer's hidden states, :func:`toolkit.encode_sentences`);
-a logistic regression is fitted on the training vectors and scored on the evaluation split. The encoder is
-never updated, so the score measures the features pretraining left, not what fine-tuning can build. Needs
-scikit-learn (the ``bench`` or ``test`` extra). Give
-several ``--model`` directories to compare them on the same data (e.g. a pretrained model and its
-random-init twin): the accuracies are printed and written to JSON.
+Each sentence becomes one vector (mean of the last layer's hidden states, or of ``--layers``;
+:func:`toolkit.encode_sentences`); a logistic regression is fitted on the training vectors and scored on the
+evaluation split. The encoder is never updated, so the score measures the features pretraining left, not what
+fine-tuning can build. Needs scikit-learn (the ``bench`` or ``test`` extra). Give several ``--model``
+directories to compare them on the same data (e.g. a pretrained model and its random-init twin): the
+accuracies are printed and written to JSON.
 
     python benchmarks/linear_probe.py --model outputs/results_en_tiny_v2/pretrain_tiny_en \\
         outputs/results_en_tiny_v2/random_tiny_en --train_file ../shared/data/sst2/train.jsonl \\
@@ -37,17 +37,19 @@ def probe(
     train: tuple[list[str], list[str]],
     evaluation: tuple[list[str], list[str]],
     *,
+    layers: tuple[int, ...] = (-1,),
     max_iter: int = 2000,
     seed: int = 0,
 ) -> dict:
-    """Fit a logistic regression on the model's mean-pooled sentence vectors; accuracy on both splits."""
+    """Fit a logistic regression on the model's mean-pooled sentence vectors (hidden states of ``layers``,
+    averaged; 0 is the embedding layer's output); accuracy on both splits."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     begin = time.time()
     encoder = load_encoder(model_dir)
-    x_train = encode_sentences(encoder, train[0], pooling="mean", batch_size=128)
-    x_eval = encode_sentences(encoder, evaluation[0], pooling="mean", batch_size=128)
+    x_train = encode_sentences(encoder, train[0], pooling="mean", layers=layers, batch_size=128)
+    x_eval = encode_sentences(encoder, evaluation[0], pooling="mean", layers=layers, batch_size=128)
     scaler = StandardScaler().fit(x_train)
     classifier = LogisticRegression(max_iter=max_iter, random_state=seed)
     classifier.fit(scaler.transform(x_train), train[1])
@@ -75,6 +77,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--text_column", default="text")
     parser.add_argument("--label_column", default="label")
     parser.add_argument("--max_train_samples", type=int, default=None, help="use the first N training rows")
+    parser.add_argument(
+        "--layers", type=int, nargs="+", default=[-1], help="hidden-state layers averaged (0 = embeddings)"
+    )
     parser.add_argument("--output", required=True, help="JSON file for the figures")
     opts = parser.parse_args(argv)
     train = _load(opts.train_file, opts.text_column, opts.label_column, opts.max_train_samples)
@@ -86,8 +91,9 @@ def main(argv: list[str] | None = None) -> dict:
         "n_train": len(train[0]),
         "n_eval": len(evaluation[0]),
         "majority_accuracy": round(float(np.mean([y == majority for y in evaluation[1]])), 4),
-        "pooling": "mean, last layer",
-        "probes": [probe(model, train, evaluation) for model in opts.model],
+        "pooling": "mean",
+        "layers": opts.layers,
+        "probes": [probe(model, train, evaluation, layers=tuple(opts.layers)) for model in opts.model],
     }
     Path(opts.output).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.output).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
