@@ -52,3 +52,15 @@ def test_probe_separates_a_one_word_label_and_not_shuffled_labels(tiny_mlm_dir, 
         [*flags, "--train_file", str(tmp_path / "shuffled.jsonl"), "--output", str(tmp_path / "n.json")]
     )
     assert noise["probes"][0]["eval_accuracy"] < 0.75
+    embeddings = linear_probe.main(
+        [
+            *flags,
+            "--train_file",
+            str(tmp_path / "train.jsonl"),
+            "--layers",
+            "0",
+            "--output",
+            str(tmp_path / "e.json"),
+        ]
+    )
+    assert embeddings["layers"] == [0] and embeddings["probes"][0]["eval_accuracy"] >= 0.9
