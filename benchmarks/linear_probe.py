@@ -19,7 +19,6 @@ pooler, so a ``[CLS]`` probe would score every such model near chance.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import write_results  # noqa: E402
 
 from toolkit import encode_sentences, load_encoder, read_classification  # noqa: E402
 
@@ -44,20 +46,20 @@ def probe(
     """Fit a logistic regression on the model's mean-pooled sentence vectors (hidden states of ``layers``,
     averaged; 0 is the embedding layer's output); accuracy on both splits."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     begin = time.time()
     encoder = load_encoder(model_dir)
     x_train = encode_sentences(encoder, train[0], pooling="mean", layers=layers, batch_size=128)
     x_eval = encode_sentences(encoder, evaluation[0], pooling="mean", layers=layers, batch_size=128)
-    scaler = StandardScaler().fit(x_train)
-    classifier = LogisticRegression(max_iter=max_iter, random_state=seed)
-    classifier.fit(scaler.transform(x_train), train[1])
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
+    classifier.fit(x_train, train[1])
     return {
         "model": model_dir,
         "dim": int(x_train.shape[1]),
-        "train_accuracy": round(float(classifier.score(scaler.transform(x_train), train[1])), 4),
-        "eval_accuracy": round(float(classifier.score(scaler.transform(x_eval), evaluation[1])), 4),
+        "train_accuracy": round(float(classifier.score(x_train, train[1])), 4),
+        "eval_accuracy": round(float(classifier.score(x_eval, evaluation[1])), 4),
         "seconds": round(time.time() - begin, 1),
     }
 
@@ -95,15 +97,13 @@ def main(argv: list[str] | None = None) -> dict:
         "layers": opts.layers,
         "probes": [probe(model, train, evaluation, layers=tuple(opts.layers)) for model in opts.model],
     }
-    Path(opts.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(opts.output).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(
         f"linear probe, {result['n_train']:,} training / {result['n_eval']:,} evaluation sentences "
         f"(majority class {result['majority_accuracy']:.2%}):"
     )
     for p in result["probes"]:
         print(f"  {p['model']}: {p['eval_accuracy']:.2%} (train {p['train_accuracy']:.2%}, {p['seconds']} s)")
-    print(f"-> {opts.output}")
+    write_results(result, opts.output)
     return result
 
 

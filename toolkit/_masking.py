@@ -55,12 +55,13 @@ def mask_tokens(
     if word_starts is not None:
         # Word index of each token; a random draw per word, gathered back to its tokens.
         word_index = torch.cumsum(word_starts.to(torch.long), dim=1) - 1
+        word_of_token = word_index.clamp(min=0)
         word_draw = torch.rand((batch, length), generator=generator)
-        draw = torch.gather(word_draw, 1, word_index.clamp(min=0))
+        draw = torch.gather(word_draw, 1, word_of_token)
         if whole_word_share < 1.0:
             # One coin per word: heads, the word is drawn as a unit; tails, each of its tokens on its own.
             coin = torch.rand((batch, length), generator=generator)
-            whole = torch.gather(coin, 1, word_index.clamp(min=0)) < whole_word_share
+            whole = torch.gather(coin, 1, word_of_token) < whole_word_share
             draw = torch.where(whole, draw, torch.rand((batch, length), generator=generator))
     else:
         draw = torch.rand((batch, length), generator=generator)
