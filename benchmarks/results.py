@@ -7,6 +7,7 @@ from random initialisation with the same fine-tuning budget. One command reprodu
     python benchmarks/results.py --smoke --output_dir /tmp/r       # minutes: data the project writes, a few steps
     python benchmarks/results.py --presets tiny --languages en --seeds 42 43 --resume   # add a seed to a finished row
     python benchmarks/results.py --presets tiny --languages zh --learning_rates 3e-4 1e-3   # per-row rate, chosen on dev
+    python benchmarks/results.py --presets tiny --languages zh --learning_rates 3e-4 1e-3 msra=1e-3,3e-3   # per task
 
 Per language and preset: (1) pretrain with recipes/configs/pretrain/{preset}_{lang}.yaml (budget: --pretrain_steps);
 (2) save a random-init twin (same config, same tokenizer); (3) fine-tune both on the language's tasks with the
@@ -17,7 +18,9 @@ separate validation split only: selecting on the split that is reported would fl
 <output_dir>/results.json (every figure with the exact command that produced it), results.md (the table) and
 pretrain_curves.png (validation loss against tokens seen); --readme replaces the block between the results
 markers of README.md. --resume reuses the stages an earlier results.json in <output_dir> records with the
-same command and config file (and, for fine-tuning, the same starting checkpoint).
+same command and config file (and, for fine-tuning, the same starting checkpoint); every finished stage is also
+recorded at once in <output_dir>/progress.json, so that --resume after a crash or a kill in the middle of a row
+loses only the stage that was running.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ TASKS = {
     "zh": [("chnsenticorp", "classify", "test", "accuracy"), ("msra", "ner", "test", "overall_f1")],
 }
 MARK_START, MARK_END = "<!-- results:start -->", "<!-- results:end -->"
+PROGRESS = "progress.json"
 
 
 def _cmd(script: str, flags: list[str]) -> str:
@@ -168,21 +172,42 @@ def config_rate(config: dict | None) -> float | None:
     return None if rate is None else float(rate)
 
 
+def parse_rate_grid(items: list[str] | None) -> tuple[list[float], dict[str, list[float]]]:
+    """``--learning_rates`` items: plain rates form the grid of every task, ``TASK=RATE,RATE`` replaces
+    it for one task (``3e-4 1e-3 msra=1e-3,3e-3``)."""
+    default: list[float] = []
+    per_task: dict[str, list[float]] = {}
+    known = {task for tasks in TASKS.values() for task, *_ in tasks}
+    for item in map(str, items or []):
+        task, _, rates = item.rpartition("=")
+        if task and task not in known:
+            raise SystemExit(f"--learning_rates {item}: unknown task {task!r} (known: {sorted(known)})")
+        try:
+            values = [float(rate) for rate in rates.split(",")]
+        except ValueError:
+            raise SystemExit(f"--learning_rates {item}: expected RATE or TASK=RATE[,RATE...]") from None
+        if task:
+            per_task[task] = values
+        else:
+            default.extend(values)
+    return default, per_task
+
+
 def learning_rate_grid(task: str, split: str, config: dict | None, opts) -> list[float | None]:
     """The rates to try on ``task``; ``None`` stands for the config's own rate (run without an override, so
     its command matches a run made without a grid and ``--resume`` can reuse it)."""
-    if not opts.learning_rates:
+    default, per_task = parse_rate_grid(opts.learning_rates)
+    grid = per_task.get(task, default)
+    if not grid:
         return [None]
     if split == "validation":
         print(f"{task}: the reported split is the validation split; using the config's learning rate only")
         return [None]
-    if config is not None and not config.get("validation_file"):
+    if config is not None and not (config.get("validation_file") or config.get("validation_split")):
         print(f"{task}: no validation split to choose a learning rate on; using the config's rate only")
         return [None]
     own = config_rate(config)
-    rates = [
-        None if own is not None and abs(rate - own) <= 1e-12 * own else rate for rate in opts.learning_rates
-    ]
+    rates = [None if own is not None and abs(rate - own) <= 1e-12 * own else rate for rate in grid]
     return list(dict.fromkeys(rates))  # a rate given twice (or as the config's) runs once
 
 
@@ -209,9 +234,11 @@ def finetune_or_reuse(
     metric: str,
     done: dict,
     start_sha256: str | None,
+    progress: Path | None = None,
 ) -> dict:
     """One fine-tuning run's record: reused from ``done`` (keyed by command, config digest and
-    ``start_sha256``, the :func:`start_digest` of the checkpoint it starts from) or run now."""
+    ``start_sha256``, the :func:`start_digest` of the checkpoint it starts from) or run now (and then added
+    to the ``progress`` file, see :func:`record_progress`)."""
     key = (_cmd(recipe.__name__, flags), config_digest(flags), start_sha256)
     if key in done:
         print(f"--resume: reusing {key[0]}", flush=True)
@@ -229,7 +256,31 @@ def finetune_or_reuse(
     }
     if "validation" in result:
         run["validation_score"] = result["validation"][metric]
+    if progress is not None:
+        record_progress(progress, "finetune", run)
     return run
+
+
+def record_progress(path: Path, stage: str, record: dict) -> None:
+    """Add one finished stage (``stage``: ``"pretrain"`` or ``"finetune"``) to the progress file at
+    ``path`` at once: ``results.json`` is written only when a whole row is done (hours), and
+    :func:`earlier_runs` reads both. Written to a temporary file first, so a kill cannot leave half a file."""
+    progress = read_progress(path)
+    progress[stage].append(record)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(progress, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_progress(path: Path) -> dict:
+    """The progress file's records, ``{"pretrain": [...], "finetune": [...]}`` (empty when there is none)."""
+    if not path.is_file():
+        return {"pretrain": [], "finetune": []}
+    try:
+        progress = json.loads(path.read_text(encoding="utf-8"))
+        return {stage: list(progress[stage]) for stage in ("pretrain", "finetune")}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SystemExit(f"cannot read {path}: {err} (delete it to start the row afresh)") from err
 
 
 def mark_selected(candidates: list[dict], task: str, metric: str) -> list[dict]:
@@ -379,27 +430,29 @@ def file_digest(*paths: Path) -> str:
 
 
 def earlier_runs(out: Path) -> dict:
-    """What an earlier run in ``out`` finished (its ``results.json``), for ``--resume``.
+    """What an earlier run in ``out`` finished (its ``results.json``, and its ``progress.json`` for rows
+    that did not), for ``--resume``.
 
     Returns ``{"pretrain": {key: pretrain record}, "finetune": {key: run record}}`` keyed by
     ``(command, config digest)`` for pretraining and ``(command, config digest, start-checkpoint digest)``
     for fine-tuning: a stage is reused only if its command, its config file and (for fine-tuning) the
     checkpoint it starts from are unchanged.
     """
-    found: dict = {"pretrain": {}, "finetune": {}}
+    pretrainings, runs = [], []
     path = out / "results.json"
-    if not path.is_file():
-        return found
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
-    except (OSError, ValueError, KeyError) as err:
-        raise SystemExit(f"--resume: cannot read {path}: {err}") from err
-    for row in rows:
-        p = row["pretrain"]
+    if path.is_file():
+        try:
+            rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+        except (OSError, ValueError, KeyError) as err:
+            raise SystemExit(f"--resume: cannot read {path}: {err}") from err
+        pretrainings = [row["pretrain"] for row in rows]
+        runs = [run for row in rows for t in row["tasks"] for run in t.get("runs", [])]
+    progress = read_progress(out / PROGRESS)  # later than results.json: its records win
+    found: dict = {"pretrain": {}, "finetune": {}}
+    for p in pretrainings + progress["pretrain"]:
         found["pretrain"][p["command"], p.get("config_sha256")] = p
-        for t in row["tasks"]:
-            for run in t.get("runs", []):
-                found["finetune"][run["command"], run.get("config_sha256"), run.get("start_sha256")] = run
+    for run in runs + progress["finetune"]:
+        found["finetune"][run["command"], run.get("config_sha256"), run.get("start_sha256")] = run
     return found
 
 
@@ -439,6 +492,7 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
             "eval_perplexity": metrics["eval_perplexity"],
             "curve": curve,
         }
+        record_progress(out / PROGRESS, "pretrain", pretrain_record)
     row = {
         "language": lang,
         "preset": preset,
@@ -473,6 +527,7 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
                         metric=metric,
                         done=done["finetune"],
                         start_sha256=start_sha256[label],
+                        progress=out / PROGRESS,
                     )
                     run["learning_rate"] = own_rate if rate is None else rate
                     candidates.append(run)
@@ -510,7 +565,9 @@ def row_command(preset: str, lang: str, out: Path, opts) -> str:
     if list(opts.seeds) != [42]:
         parts += ["--seeds", *map(str, opts.seeds)]
     if opts.learning_rates:
-        parts += ["--learning_rates", *(f"{rate:g}" for rate in opts.learning_rates)]
+        default, per_task = parse_rate_grid(opts.learning_rates)
+        parts += ["--learning_rates", *(f"{rate:g}" for rate in default)]
+        parts += [f"{task}=" + ",".join(f"{rate:g}" for rate in rates) for task, rates in per_task.items()]
     if opts.smoke:
         parts.append("--smoke")
     return " ".join(shlex.quote(x) for x in [*parts, "--output_dir", str(out)])
@@ -547,10 +604,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--learning_rates",
         nargs="+",
-        type=float,
         default=None,
+        metavar="RATE | TASK=RATE,RATE",
         help="fine-tune each row at every rate and keep, per row and seed, the run with the best validation "
-        "score (tasks with a separate validation split; the others use their config's rate)",
+        "score (tasks with a validation split, a file or a held-out part of training; the others use their "
+        "config's rate); TASK=RATE,RATE gives one task a grid of its own: 3e-4 1e-3 msra=1e-3,3e-3",
     )
     parser.add_argument(
         "--resume",
@@ -571,6 +629,7 @@ def main(argv: list[str] | None = None) -> dict:
         help="train nothing: combine the rows of earlier results.json files (one per row, run separately)",
     )
     opts = parser.parse_args(argv)
+    parse_rate_grid(opts.learning_rates)  # a malformed grid fails now, not after hours of pretraining
     out = Path(opts.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []

@@ -34,6 +34,7 @@ from toolkit import (
     encode_classification,
     flat_metrics,
     freeze_parameters,
+    hold_out_validation,
     hub_target_from_args,
     load_checkpoint_tokenizer,
     load_finetune_model,
@@ -85,6 +86,9 @@ def main(argv: list[str] | None = None) -> dict:
         for name, src in splits.items()
         if src is not None
     }
+    if ft.validation_split:
+        data = hold_out_validation(data, ft.validation_split, source=str(splits["train"]))
+        splits["validation"] = f"{splits['train']} (held-out part)"
     for name, limit in (
         ("train", ft.max_train_samples),
         ("validation", ft.max_eval_samples),
@@ -187,8 +191,9 @@ def main(argv: list[str] | None = None) -> dict:
         task="text-classification",
         pipeline_tag="text-classification",
         labels=labels,
-        data_description=f"{ft.dataset_name or ft.train_file}: {len(data['train']):,} training examples; "
-        f"class balance {balance}.",
+        data_description=f"{ft.dataset_name or ft.train_file}: {len(data['train']):,} training examples"
+        + (f" ({len(data['validation']):,} more held out for validation)" if ft.validation_split else "")
+        + f"; class balance {balance}.",
         hyperparameters={"max length": ft.max_length, "multi-label": ft.multi_label},
         headline_keys=("accuracy", "macro_f1"),
         usage='from transformers import pipeline\n\nclf = pipeline("text-classification", model="MODEL")\n'

@@ -24,6 +24,7 @@ from transformers import (
 )
 
 from toolkit import (
+    DECODINGS,
     DropColumns,
     FinetuneArguments,
     ToolkitInputError,
@@ -32,10 +33,10 @@ from toolkit import (
     check_labels_known,
     encode_ner_dataset,
     freeze_parameters,
+    hold_out_validation,
     hub_target_from_args,
     load_checkpoint_tokenizer,
     load_finetune_model,
-    ner_scores,
     normalise_schemes,
     parse_config,
     prepare_training_args,
@@ -43,8 +44,8 @@ from toolkit import (
     read_ner_jsonl,
     run_cli,
     save_finetune_outputs,
+    score_ner_split,
     setup_logging,
-    word_predictions,
     write_ner_predictions,
 )
 
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> dict:
     # 2. Data: read, validate, convert every split to BIO (repairs counted), labels from training.
     files = {"train": ft.train_file, "validation": ft.validation_file, "test": ft.test_file}
     data = {name: read_split(path, ft, labelled=True) for name, path in files.items() if path}
+    if ft.validation_split:
+        data = hold_out_validation(data, ft.validation_split, source=ft.train_file)
+        files["validation"] = f"{ft.train_file} (held-out part)"
     for name, limit in (
         ("train", ft.max_train_samples),
         ("validation", ft.max_eval_samples),
@@ -142,14 +146,17 @@ def main(argv: list[str] | None = None) -> dict:
             continue
         windows, owner = encoded[name]
         logits = trainer.predict(as_dataset(name)).predictions
-        ids = word_predictions(windows, owner, logits, len(data[name]))
-        predicted = [[labels[i] for i in sent] for sent in ids]
-        results[name] = ner_scores(predicted, [s.tags for s in data[name]])
+        results[name], predicted = score_ner_split(
+            windows, owner, logits, data[name], labels, constrained=ft.constrained_decoding
+        )
+        other = results[name]["other_decoding"]
         logger.info(
-            "%s: entity F1 %.4f (strict %.4f)",
+            "%s: entity F1 %.4f (strict %.4f); with %s: %.4f",
             name,
             results[name]["overall_f1"],
             results[name]["strict_overall_f1"],
+            other["decoding"],
+            other["overall_f1"],
         )
         if trainer.is_world_process_zero():
             write_ner_predictions(data[name], predicted, args.output_dir, name)
@@ -164,12 +171,14 @@ def main(argv: list[str] | None = None) -> dict:
         task="named-entity recognition",
         pipeline_tag="token-classification",
         labels=labels,
-        data_description=f"{ft.train_file}: {len(data['train']):,} sentences, tags converted from "
-        f"{schemes['train']['scheme']} to BIO.",
+        data_description=f"{ft.train_file}: {len(data['train']):,} sentences"
+        + (f" ({len(data['validation']):,} more held out for validation)" if ft.validation_split else "")
+        + f", tags converted from {schemes['train']['scheme']} to BIO.",
         hyperparameters={
             "window (tokens)": ft.max_length,
             "window stride": ft.stride,
             "label all sub-tokens": ft.label_all_tokens,
+            "decoding": DECODINGS[ft.constrained_decoding],
         },
         headline_keys=("overall_f1", "overall_precision", "overall_recall"),
         usage='from transformers import pipeline\n\nner = pipeline("token-classification", model="MODEL", '

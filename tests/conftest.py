@@ -74,6 +74,14 @@ def tiny_config(tokenizer):
     )
 
 
+def is_valid_bio(tags) -> bool:
+    """No ``I-X`` after ``O``, at the start, or after another type."""
+    return all(
+        not tag.startswith("I-") or prev in (f"B-{tag[2:]}", tag)
+        for prev, tag in zip(["O", *tags], tags, strict=False)  # each tag with the one before it
+    )
+
+
 def tiny_recipe_flags(corpus_dir: Path, output_dir: Path, *extra: str) -> list[str]:
     """Flags for recipes/pretrain.py on the fixture corpus with a 2-layer, hidden-32 model."""
     return [

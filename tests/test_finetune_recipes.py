@@ -13,7 +13,7 @@ import pytest
 import torch
 import train_classifier
 import train_ner
-from conftest import ROOT
+from conftest import ROOT, is_valid_bio
 from transformers import TrainingArguments
 
 from toolkit import FinetuneArguments, ToolkitInputError, parse_config
@@ -263,6 +263,40 @@ assert isinstance(ents, list) and all(e["entity_group"] in ("LOC", "PER") for e 
 print("ok")
 """)
     assert stdout.startswith("ok")
+
+
+def test_ner_scores_both_decodings(tagger):
+    """The headline is the configured decoding (valid BIO sequences by default); the other is recorded
+    beside it, from the same logits, and the predictions written are the headline's."""
+    out, results = tagger
+    for name in ("validation", "test"):
+        assert results[name]["decoding"] == "most probable valid BIO sequence"
+        other = results[name]["other_decoding"]
+        assert other["decoding"] == "best tag per word" and 0.0 <= other["overall_f1"] <= 1.0
+    blocks = (out / "test_predictions.conll").read_text().strip().split("\n\n")
+    for block in blocks:
+        tags = [line.split("\t")[2] for line in block.splitlines()]
+        assert is_valid_bio(tags), tags
+    assert "most probable valid BIO sequence" in (out / "README.md").read_text()
+
+
+def test_ner_validation_split_held_out_of_training(base_model, labelled, tmp_path):
+    """--validation_split scores a held-out part of the training file (chosen by content hash) when there is
+    no validation file; with one it is refused."""
+    from toolkit import hold_out_validation, read_conll
+
+    flags = ["--model_name_or_path", str(base_model), "--train_file", str(labelled["ner_train"])]
+    results = train_ner.main([*flags, "--validation_split", "0.3", *_common(tmp_path / "o")])
+    expected = hold_out_validation({"train": read_conll(labelled["ner_train"])}, 0.3)
+    assert results["alignment"]["validation"]["n_sentences"] == len(expected["validation"]) > 0
+    assert results["alignment"]["train"]["n_sentences"] == len(expected["train"])
+    assert 0.0 <= results["validation"]["overall_f1"] <= 1.0
+    assert "held out for validation" in (tmp_path / "o" / "README.md").read_text()
+    with pytest.raises(ToolkitInputError, match="not both"):
+        train_ner.main(
+            [*flags, "--validation_file", str(labelled["ner_dev"]), "--validation_split", "0.3"]
+            + _common(tmp_path / "p")
+        )
 
 
 def test_ner_bioes_jsonl_input(base_model, tmp_path):

@@ -192,3 +192,47 @@ def test_spans_to_bio_whitespace_and_char():
         list("北京欢迎你"),
         ["B-LOC", "I-LOC", "O", "O", "O"],
     )
+
+
+def test_hold_out_validation_is_by_content():
+    from toolkit import ClassificationExample, NERSentence, hold_out_validation
+
+    train = [NERSentence(list(f"第{i}句话"), ["O"] * (3 + len(str(i))), line=i) for i in range(400)]
+    train += [NERSentence(list("重复的句子"), ["O"] * 5, line=1000 + i) for i in range(5)]  # duplicates
+    split = hold_out_validation({"train": train, "test": ["kept as is"]}, 0.2)
+    assert split["test"] == ["kept as is"] and len(split["train"]) + len(split["validation"]) == len(train)
+    assert 40 < len(split["validation"]) < 120  # about 20%
+    # The same examples in another order: the same split (not positional).
+    again = hold_out_validation({"train": train[::-1]}, 0.2)
+    assert {s.line for s in again["validation"]} == {s.line for s in split["validation"]}
+    # Duplicates all land on one side, so validation never scores a sentence trained on.
+    seen = {tuple(s.tokens) for s in split["train"]}
+    assert not any(tuple(s.tokens) in seen for s in split["validation"])
+    assert len({tuple(s.tokens) in seen for s in train if s.line >= 1000}) == 1
+    # Classification examples hash on text (and pair), not on labels.
+    pos = [ClassificationExample(f"review {i}", ["pos"]) for i in range(200)]
+    neg = [ClassificationExample(f"review {i}", ["neg"]) for i in range(200)]
+    held = [len(hold_out_validation({"train": x}, 0.3)["validation"]) for x in (pos, neg)]
+    assert held[0] == held[1] > 0
+
+
+@pytest.mark.parametrize(
+    "data, fraction, message",
+    [
+        ({"train": [1]}, 0.0, r"in \(0, 1\)"),
+        ({"train": [1]}, 1.0, r"in \(0, 1\)"),
+        ({"train": [1], "validation": [2]}, 0.1, "not both"),
+    ],
+)
+def test_hold_out_validation_errors(data, fraction, message):
+    from toolkit import hold_out_validation
+
+    with pytest.raises(ToolkitInputError, match=message):
+        hold_out_validation(data, fraction)
+
+
+def test_hold_out_validation_refuses_an_empty_side():
+    from toolkit import NERSentence, hold_out_validation
+
+    with pytest.raises(ToolkitInputError, match="both must be non-empty"):
+        hold_out_validation({"train": [NERSentence(["a"], ["O"])]}, 0.01, source="one.txt")

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
+from conftest import is_valid_bio
 from transformers import BertConfig, BertForTokenClassification
 
 from toolkit import (
@@ -10,9 +13,11 @@ from toolkit import (
     NERTagger,
     ToolkitInputError,
     bio_entities,
+    bio_transitions,
+    decode_tags,
     encode_sentence,
     make_windows,
-    merge_window_predictions,
+    merge_window_scores,
     split_words,
     token_owners,
 )
@@ -101,12 +106,55 @@ def test_windowing_round_trip_equals_parts(tagger_dir):
     assert whole == [t for part in parts for t in part]
 
 
-def test_merge_window_predictions():
+def test_merge_window_scores():
     windows = [{"word_index": [-1, 0, 1, -1]}, {"word_index": [-1, -1, 2, -1]}]
     logits = [np.eye(4)[[0, 1, 2, 0]], np.eye(4)[[0, 0, 3, 0]]]
-    assert merge_window_predictions(windows, logits, 3) == [1, 2, 3]
+    np.testing.assert_array_equal(merge_window_scores(windows, logits, 3), np.eye(4)[[1, 2, 3]])
     with pytest.raises(RuntimeError):
-        merge_window_predictions(windows, logits, 4)
+        merge_window_scores(windows, logits, 4)  # word 3 received no prediction
+    with pytest.raises(RuntimeError):
+        merge_window_scores(windows, logits, 2)  # word 2 lies outside the sentence
+
+
+def test_bio_transitions():
+    allowed, may_start = bio_transitions(LABELS + ["I-MISC", "E-ORG"])  # I-MISC has no B-: unconstrained
+    names = LABELS + ["I-MISC", "E-ORG"]
+    ok = {(names[i], names[j]) for i, j in zip(*np.nonzero(allowed), strict=True)}
+    assert ("B-PER", "I-PER") in ok and ("I-PER", "I-PER") in ok
+    assert ("O", "I-PER") not in ok and ("B-LOC", "I-PER") not in ok and ("I-LOC", "I-PER") not in ok
+    assert ("O", "I-MISC") in ok and ("I-PER", "E-ORG") in ok and ("I-PER", "B-LOC") in ok
+    assert [n for n, s in zip(names, may_start, strict=True) if not s] == ["I-LOC", "I-PER"]
+
+
+def test_decode_tags_finds_the_best_valid_sequence():
+    """Viterbi equals an exhaustive search over every valid BIO sequence; argmax decoding is each word's best
+    tag, which is invalid BIO on these scores."""
+    rng = np.random.default_rng(0)
+    n_invalid = 0
+    for n_words in (1, 2, 3, 4, 5):
+        for _ in range(20):
+            scores = rng.normal(size=(n_words, len(LABELS))) * 3
+            logp = scores - np.log(np.exp(scores).sum(-1, keepdims=True))
+            best = max(
+                (seq for seq in itertools.product(range(len(LABELS)), repeat=n_words)
+                 if is_valid_bio([LABELS[i] for i in seq])),
+                key=lambda seq: sum(logp[t, i] for t, i in enumerate(seq)),
+            )  # fmt: skip
+            assert decode_tags(scores, LABELS) == list(best)
+            argmax = decode_tags(scores, LABELS, constrained=False)
+            assert argmax == scores.argmax(-1).tolist()
+            n_invalid += not is_valid_bio([LABELS[i] for i in argmax])
+    assert n_invalid > 10  # the constraint had work to do
+    assert decode_tags(np.zeros((0, len(LABELS))), LABELS) == []
+
+
+def test_decode_tags_mends_a_broken_entity():
+    """北京市 scored B-LOC, O, I-LOC word by word: the valid sequence keeps one entity, not two."""
+    p = np.full((3, len(LABELS)), 0.01)
+    p[0, L2I["B-LOC"]], p[1, L2I["O"]], p[1, L2I["I-LOC"]], p[2, L2I["I-LOC"]] = 0.9, 0.5, 0.45, 0.9
+    scores = np.log(p)
+    assert [LABELS[i] for i in decode_tags(scores, LABELS, constrained=False)] == ["B-LOC", "O", "I-LOC"]
+    assert [LABELS[i] for i in decode_tags(scores, LABELS)] == ["B-LOC", "I-LOC", "I-LOC"]
 
 
 def test_split_words_and_entities():

@@ -146,8 +146,21 @@ def test_learning_rate_grid_uses_the_configs_rate_once():
     )
     assert results.learning_rate_grid("conll2003", "test", conll, opts) == [3e-4, None]
     assert results.learning_rate_grid("sst2", "validation", sst2, opts) == [None]  # reported split
-    assert results.learning_rate_grid("msra", "test", msra, opts) == [None]  # no dev split
+    assert msra["validation_split"] > 0 and "validation_file" not in msra  # a held-out part chooses
+    assert results.learning_rate_grid("msra", "test", msra, opts) == [3e-4, None]
     assert results.config_rate(msra) == 0.001
+    no_dev = {key: value for key, value in msra.items() if key != "validation_split"}
+    assert results.learning_rate_grid("msra", "test", no_dev, opts) == [None]  # nothing to choose on
+    # A task's own grid replaces the common one for that task only.
+    opts = argparse.Namespace(learning_rates=["3e-4", "1e-3", "msra=1e-3,3e-3"])
+    assert results.learning_rate_grid("msra", "test", msra, opts) == [None, 3e-3]
+    assert results.learning_rate_grid("conll2003", "test", conll, opts) == [3e-4, None]
+
+
+@pytest.mark.parametrize("item", ["msra=", "nosuchtask=1e-3", "fast", "msra=1e-3,x"])
+def test_rate_grid_rejects_malformed_items(item):
+    with pytest.raises(SystemExit, match="--learning_rates"):
+        results.parse_rate_grid(["1e-3", item])
 
 
 def test_results_learning_rate_grid_selects_on_validation(tmp_path, monkeypatch):
@@ -202,3 +215,38 @@ def test_results_learning_rate_grid_selects_on_validation(tmp_path, monkeypatch)
     assert calls == []
     conll = next(t for t in again["tasks"] if t["task"] == "conll2003")
     assert (conll["pretrained"], conll["random_init"]) == (0.6, 0.4)
+
+
+def test_results_resume_after_a_crash_mid_row(tmp_path, monkeypatch):
+    """Each finished stage is recorded in progress.json at once: after a crash in the middle of a row
+    (results.json not yet written), --resume reruns only what had not finished."""
+    calls, crash_at = [], [3]
+
+    def fake_main(argv):
+        calls.append(argv[argv.index("--output_dir") + 1])
+        if len(calls) == crash_at[0]:
+            raise RuntimeError("machine shut down")
+        metrics = {"validation": {"overall_f1": 0.5, "accuracy": 0.5}, "test": {"overall_f1": 0.5}}
+        return metrics
+
+    pretrainings = []
+    real_pretrain = results.pretrain.main
+    monkeypatch.setattr(results.pretrain, "main", lambda argv: pretrainings.append(1) or real_pretrain(argv))
+    monkeypatch.setattr(results.train_ner, "main", fake_main)
+    monkeypatch.setattr(results.train_classifier, "main", fake_main)
+    out = tmp_path / "r"
+    argv = ["--smoke", "--presets", "tiny", "--languages", "en", "--output_dir", str(out)]
+    with pytest.raises(RuntimeError, match="shut down"):
+        results.main(argv)
+    assert not (out / "results.json").exists()
+    progress = json.loads((out / results.PROGRESS).read_text(encoding="utf-8"))
+    assert len(progress["pretrain"]) == 1 and len(progress["finetune"]) == 2
+    finished, crashed = calls[:2], calls[2]
+
+    calls.clear()
+    crash_at[0] = 0  # no crash this time
+    (row,) = results.main([*argv, "--resume"])["rows"]
+    assert len(pretrainings) == 1  # the pretraining was reused, not rerun
+    assert calls[0] == crashed and not set(finished) & set(calls)  # only unfinished runs ran
+    assert len(calls) == 2 and sum(len(t["runs"]) for t in row["tasks"]) == 4
+    assert row["pretrain"] == progress["pretrain"][0]

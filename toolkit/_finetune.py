@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from ._corpus import in_validation_split
 from ._errors import ToolkitInputError
 from ._labelled import ClassificationExample, NERSentence
 from ._metrics import load_metric
-from ._ner import AlignmentAudit, encode_sentence
+from ._ner import AlignmentAudit, decode_tags, encode_sentence, merge_window_scores
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,13 @@ class FinetuneArguments:
         default=None, metadata={"help": "Training file (CSV/TSV/JSONL, or CoNLL/JSONL for NER)."}
     )
     validation_file: str | None = field(default=None, metadata={"help": "Validation file."})
+    validation_split: float = field(
+        default=0.0,
+        metadata={
+            "help": "Without a validation file: hold out this fraction of the training examples as the "
+            "validation split, chosen by content hash (deterministic; duplicates stay on one side)."
+        },
+    )
     test_file: str | None = field(
         default=None, metadata={"help": "Test file: scored if labelled, predictions written."}
     )
@@ -62,6 +70,13 @@ class FinetuneArguments:
     )
     stride: int = field(
         default=16, metadata={"help": "NER: tokens shared by consecutive windows of long sentences."}
+    )
+    constrained_decoding: bool = field(
+        default=True,
+        metadata={
+            "help": "NER: predict the most probable valid BIO tag sequence (no I-X after O or another type) "
+            "instead of each word's best tag. Both are scored; this one is the headline."
+        },
     )
     max_length: int = field(
         default=128, metadata={"help": "Maximum tokens per example/window (special tokens included)."}
@@ -117,6 +132,59 @@ def check_labels_known(
                     f"{path}:{line}: label {label!r} does not occur in the training data "
                     f"(known: {sorted(known_set)[:20]})"
                 )
+
+
+def content_key(example: ClassificationExample | NERSentence) -> str:
+    """The text an example is hashed on by :func:`hold_out_validation` (labels excluded)."""
+    if isinstance(example, NERSentence):
+        return "\x1f".join(example.tokens)
+    return example.text if example.text_pair is None else f"{example.text}\x1f{example.text_pair}"
+
+
+def hold_out_validation(data: dict[str, list], fraction: float, *, source: str = "training data") -> dict:
+    """Move a ``fraction`` of ``data["train"]`` into a new ``data["validation"]`` split.
+
+    Examples are chosen by a hash of their text (:func:`content_key`), not by position: the split is the
+    same on every run and machine and whatever the file's order, and repeated examples land on one side,
+    so the validation split never scores sentences the model was trained on.
+
+    Args:
+        data: splits by name (``"train"`` required); not modified.
+        fraction: share to hold out, in (0, 1).
+        source: what the training data is, for error messages.
+
+    Returns:
+        A new dict with the smaller ``train`` and the held-out ``validation``.
+
+    Raises:
+        ToolkitInputError: ``fraction`` outside (0, 1), a validation split already there, or a side empty.
+
+    Example:
+        >>> from toolkit import NERSentence
+        >>> train = [NERSentence(list(f"句子{i}"), ["O"] * (2 + len(str(i)))) for i in range(100)]
+        >>> split = hold_out_validation({"train": train}, 0.1)
+        >>> len(split["train"]) + len(split["validation"]), 0 < len(split["validation"]) < 30
+        (100, True)
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ToolkitInputError(f"--validation_split must be in (0, 1), got {fraction}")
+    if data.get("validation") is not None:
+        raise ToolkitInputError("give either a validation file or --validation_split, not both")
+    held = [in_validation_split(content_key(e), fraction) for e in data["train"]]
+    kept = [e for e, h in zip(data["train"], held, strict=True) if not h]
+    validation = [e for e, h in zip(data["train"], held, strict=True) if h]
+    if not kept or not validation:
+        raise ToolkitInputError(
+            f"--validation_split {fraction:g} of {len(held):,} examples in {source} leaves "
+            f"{len(kept):,} for training and {len(validation):,} for validation; both must be non-empty"
+        )
+    logger.info(
+        "Validation split: %d of %d training examples held out (%.1f%%, by content hash)",
+        len(validation),
+        len(held),
+        100 * len(validation) / len(held),
+    )
+    return {**data, "train": kept, "validation": validation}
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -435,16 +503,25 @@ def encode_ner_dataset(
 
 
 def word_predictions(
-    windows: Sequence[dict], owner: Sequence[int], logits: np.ndarray, n_sentences: int
-) -> list[list[int]]:
-    """Word-level predicted label ids per sentence from padded window logits (``(n_windows, L, labels)``)."""
-    preds: list[dict[int, int]] = [{} for _ in range(n_sentences)]
-    for row, (w, k) in enumerate(zip(windows, owner, strict=True)):
-        best = logits[row].argmax(-1)
-        for pos, word in enumerate(w["word_index"]):
-            if word >= 0:
-                preds[k][word] = int(best[pos])
-    return [[p[i] for i in range(len(p))] for p in preds]
+    windows: Sequence[dict],
+    owner: Sequence[int],
+    logits: np.ndarray,
+    sentence_lengths: Sequence[int],
+    labels: Sequence[str],
+    *,
+    constrained: bool = True,
+) -> list[list[str]]:
+    """Predicted tags per sentence (``sentence_lengths``: words per sentence) from padded window logits
+    ``(n_windows, L, labels)``, decoded by :func:`decode_tags` (valid BIO sequences unless
+    ``constrained=False``)."""
+    rows: list[list[int]] = [[] for _ in sentence_lengths]
+    for row, k in enumerate(owner):
+        rows[k].append(row)
+    out = []
+    for sentence_rows, n_words in zip(rows, sentence_lengths, strict=True):
+        scores = merge_window_scores([windows[r] for r in sentence_rows], logits[sentence_rows], n_words)
+        out.append([labels[i] for i in decode_tags(scores, labels, constrained=constrained)])
+    return out
 
 
 def ner_scores(predicted: Sequence[Sequence[str]], gold: Sequence[Sequence[str]]) -> dict:
@@ -458,6 +535,40 @@ def ner_scores(predicted: Sequence[Sequence[str]], gold: Sequence[Sequence[str]]
     out.update({f"strict_{k}": v for k, v in strict.items() if k.startswith("overall_")})
     out["per_type"] = {k: v for k, v in default.items() if not k.startswith("overall_")}
     return out
+
+
+DECODINGS = {True: "most probable valid BIO sequence", False: "best tag per word"}
+
+
+def score_ner_split(
+    windows: Sequence[dict],
+    owner: Sequence[int],
+    logits: np.ndarray,
+    sentences: Sequence[NERSentence],
+    labels: Sequence[str],
+    *,
+    constrained: bool = True,
+) -> tuple[dict, list[list[str]]]:
+    """Entity scores of one split under both decodings, from one set of window logits.
+
+    The ``constrained`` one (see :func:`~toolkit.decode_tags`) is the headline: its scores are the top-level
+    keys and its tags are returned; the other decoding's overall scores are kept under ``other_decoding``,
+    so what the constraint changes is measured on every run.
+
+    Returns:
+        ``(scores, predicted tags per sentence)``; ``scores["decoding"]`` names the headline decoding.
+    """
+    gold, lengths = [s.tags for s in sentences], [len(s.tokens) for s in sentences]
+    headline, other = (
+        word_predictions(windows, owner, logits, lengths, labels, constrained=c)
+        for c in (constrained, not constrained)
+    )
+    scores = ner_scores(headline, gold) | {"decoding": DECODINGS[constrained]}
+    other_scores = ner_scores(other, gold)
+    scores["other_decoding"] = {"decoding": DECODINGS[not constrained]} | {
+        k: v for k, v in other_scores.items() if k != "per_type"
+    }
+    return scores, headline
 
 
 def join_tokens(tokens: Sequence[str]) -> str:

@@ -195,19 +195,68 @@ def encode_sentence(
     return out
 
 
-def merge_window_predictions(
-    windows: Sequence[dict], logits: Sequence[np.ndarray], n_words: int
-) -> list[int]:
-    """Word-level label ids of one sentence from its windows' logits (each word predicted by its owner)."""
-    out = [-1] * n_words
+def merge_window_scores(windows: Sequence[dict], logits: Sequence[np.ndarray], n_words: int) -> np.ndarray:
+    """Word-level label scores ``(n_words, n_labels)`` of one sentence from its windows' logits (each word
+    scored by the window that owns it)."""
+    out = np.zeros((n_words, np.shape(logits[0])[-1] if len(logits) else 0), dtype=np.float32)
+    seen = np.zeros(n_words, dtype=bool)
     for window, scores in zip(windows, logits, strict=True):
         for pos, w in enumerate(window["word_index"]):
             if w >= 0:
-                out[w] = int(np.argmax(scores[pos]))
-    missing = [w for w, p in enumerate(out) if p < 0]
+                if w >= n_words:
+                    raise RuntimeError(f"word {w} of a {n_words}-word sentence: windowing bug")
+                out[w], seen[w] = scores[pos], True
+    missing = np.flatnonzero(~seen).tolist()
     if missing:
         raise RuntimeError(f"words {missing[:5]} received no prediction: windowing bug")
     return out
+
+
+def bio_transitions(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Which tags may follow which in valid BIO, and which may start a sentence.
+
+    ``I-X`` may only follow ``B-X`` or ``I-X`` and may not start a sentence; every other tag may follow any
+    tag. Types without a ``B-`` label (or label sets in another scheme) are left unconstrained.
+
+    Returns:
+        ``(allowed, may_start)``: ``allowed[i, j]`` is whether ``labels[j]`` may follow ``labels[i]``.
+    """
+    n = len(labels)
+    allowed = np.ones((n, n), dtype=bool)
+    may_start = np.ones(n, dtype=bool)
+    begins = {lab[2:] for lab in labels if lab.startswith("B-")}
+    for j, lab in enumerate(labels):
+        if lab.startswith("I-") and lab[2:] in begins:
+            may_start[j] = False
+            allowed[:, j] = [prev in (f"B-{lab[2:]}", lab) for prev in labels]
+    return allowed, may_start
+
+
+def decode_tags(scores: np.ndarray, labels: Sequence[str], *, constrained: bool = True) -> list[int]:
+    """Label ids of one sentence from its word-level scores ``(n_words, n_labels)``.
+
+    ``constrained`` (default) returns the most probable tag sequence that is valid BIO (Viterbi over each
+    word's log-softmax, no ``I-X`` after ``O`` or after another type); otherwise each word's best tag. The
+    token classifier scores every word on its own, so its best tags can break an entity into pieces, each
+    counted as a false positive.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if not constrained or len(scores) == 0:
+        return scores.argmax(-1).tolist()
+    logp = scores - scores.max(-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+    allowed, may_start = bio_transitions(labels)
+    transition = np.where(allowed, 0.0, -np.inf)
+    best = np.where(may_start, logp[0], -np.inf)
+    back = np.empty((len(logp), len(labels)), dtype=np.int64)
+    for t in range(1, len(logp)):
+        candidates = best[:, None] + transition  # previous tag x next tag
+        back[t] = candidates.argmax(0)
+        best = candidates.max(0) + logp[t]
+    path = [int(best.argmax())]
+    for t in range(len(logp) - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    return path[::-1]
 
 
 def bio_entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
@@ -252,18 +301,29 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
 class NERTagger:
     """Entity spans with character offsets from raw text, using a saved token-classification model.
 
+    Tags are decoded as the most probable valid BIO sequence (``constrained=False``: each word's best tag).
+
     Example:
         >>> tagger = NERTagger("outputs/ner/msra")  # doctest: +SKIP
         >>> tagger("张三在北京工作。")  # doctest: +SKIP
         [{'label': 'PER', 'start': 0, 'end': 2, 'text': '张三'}, {'label': 'LOC', 'start': 3, 'end': 5, 'text': '北京'}]
     """
 
-    def __init__(self, model_dir: str | os.PathLike, *, stride: int = 16, batch_size: int = 16) -> None:
+    def __init__(
+        self,
+        model_dir: str | os.PathLike,
+        *,
+        stride: int = 16,
+        batch_size: int = 16,
+        constrained: bool = True,
+    ) -> None:
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.model = AutoModelForTokenClassification.from_pretrained(str(model_dir)).eval()
-        self.id2label = {int(k): v for k, v in self.model.config.id2label.items()}
+        id2label = {int(k): v for k, v in self.model.config.id2label.items()}
+        self.labels = [id2label[i] for i in range(len(id2label))]
+        self.constrained = constrained  # valid BIO sequences only (see decode_tags)
         self.max_length = min(
             self.model.config.max_position_embeddings, getattr(self.tokenizer, "model_max_length", 512), 512
         )
@@ -293,9 +353,10 @@ class NERTagger:
             logits.extend(out[r, : len(w["input_ids"])] for r, w in enumerate(chunk))
         results, pos = [], 0
         for sentence, windows in zip(sentences, encoded, strict=True):
-            ids = merge_window_predictions(windows, logits[pos : pos + len(windows)], len(sentence))
+            scores = merge_window_scores(windows, logits[pos : pos + len(windows)], len(sentence))
             pos += len(windows)
-            results.append([self.id2label[i] for i in ids])
+            ids = decode_tags(scores, self.labels, constrained=self.constrained)
+            results.append([self.labels[i] for i in ids])
         return results
 
     def __call__(self, text: str) -> list[dict]:
