@@ -14,7 +14,8 @@ Per language and preset: (1) pretrain with recipes/configs/pretrain/{preset}_{la
 shipped configs (en: sst2 dev accuracy, conll2003 test entity F1; zh: chnsenticorp test accuracy, msra test
 entity F1), same budget (--finetune_steps, or the configs' epochs), once per --seeds seed; with --learning_rates,
 each row fine-tunes at every rate and keeps, per seed, the run with the best validation score (tasks with a
-separate validation split only: selecting on the split that is reported would flatter both rows). Writes
+validation split of their own, a file or a held-out part of the training file: selecting on the split that is
+reported would flatter both rows); TASK=RATE,RATE gives one task its own grid. Writes
 <output_dir>/results.json (every figure with the exact command that produced it), results.md (the table) and
 pretrain_curves.png (validation loss against tokens seen); --readme replaces the block between the results
 markers of README.md. --resume reuses the stages an earlier results.json in <output_dir> records with the
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import platform
 import shlex
@@ -185,7 +187,9 @@ def parse_rate_grid(items: list[str] | None) -> tuple[list[float], dict[str, lis
         try:
             values = [float(rate) for rate in rates.split(",")]
         except ValueError:
-            raise SystemExit(f"--learning_rates {item}: expected RATE or TASK=RATE[,RATE...]") from None
+            values = []
+        if not values or not all(math.isfinite(v) and v > 0 for v in values) or item.startswith("="):
+            raise SystemExit(f"--learning_rates {item}: expected RATE or TASK=RATE[,RATE...], rates > 0")
         if task:
             per_task[task] = values
         else:
@@ -240,7 +244,8 @@ def finetune_or_reuse(
     ``start_sha256``, the :func:`start_digest` of the checkpoint it starts from) or run now (and then added
     to the ``progress`` file, see :func:`record_progress`)."""
     key = (_cmd(recipe.__name__, flags), config_digest(flags), start_sha256)
-    if key in done:
+    decoding = ner_decoding(recipe, flags)
+    if key in done and done[key].get("decoding") == decoding:
         print(f"--resume: reusing {key[0]}", flush=True)
         return dict(done[key])
     begin = time.time()
@@ -254,11 +259,26 @@ def finetune_or_reuse(
         "config_sha256": key[1],
         "start_sha256": key[2],
     }
+    if decoding is not None:
+        run["decoding"] = decoding
     if "validation" in result:
         run["validation_score"] = result["validation"][metric]
     if progress is not None:
         record_progress(progress, "finetune", run)
     return run
+
+
+def ner_decoding(recipe, flags: list[str]) -> str | None:
+    """How an NER run decodes its tags (None for classification): part of what ``--resume`` matches, since
+    the default changed (runs recorded without it were decoded tag by tag, and are rerun)."""
+    if recipe is not train_ner:
+        return None
+    from transformers import TrainingArguments
+
+    from toolkit import DECODINGS, FinetuneArguments, parse_config
+
+    ft, _ = parse_config([FinetuneArguments, TrainingArguments], flags)
+    return DECODINGS[ft.constrained_decoding]
 
 
 def record_progress(path: Path, stage: str, record: dict) -> None:
@@ -616,7 +636,8 @@ def main(argv: list[str] | None = None) -> dict:
         help="reuse the pretraining and fine-tuning runs that output_dir's results.json records with the "
         "same command and an unchanged config file, and for fine-tuning the same starting checkpoint "
         "(weights, config, tokenizer; runs recorded without that digest are rerun) (e.g. add a seed to a "
-        "finished row, or go on after a crash between rows)",
+        "finished row, or go on after a crash: every finished stage is also in output_dir's progress.json; "
+        "without --resume that file is started afresh)",
     )
     parser.add_argument("--output_dir", default="outputs/results")
     parser.add_argument("--readme", default=None, help="README.md whose results block is replaced")
@@ -646,6 +667,8 @@ def main(argv: list[str] | None = None) -> dict:
             opts.finetune_steps = opts.finetune_steps or 3
         smoke = smoke_data(out / "smoke_data") if opts.smoke else None
         done = earlier_runs(out) if opts.resume else None
+        if not opts.resume:
+            (out / PROGRESS).unlink(missing_ok=True)  # a fresh run: nothing earlier is reused
         for lang in opts.languages:
             for preset in opts.presets:
                 rows.append(run_row(preset, lang, out, opts, smoke, done))

@@ -87,8 +87,9 @@ def main(argv: list[str] | None = None) -> dict:
         if src is not None
     }
     if ft.validation_split:
-        data = hold_out_validation(data, ft.validation_split, source=str(splits["train"]))
-        splits["validation"] = f"{splits['train']} (held-out part)"
+        source = ft.dataset_name or ft.train_file
+        data = hold_out_validation(data, ft.validation_split, source=source)
+        splits["validation"] = f"{source} (held-out part)"
     for name, limit in (
         ("train", ft.max_train_samples),
         ("validation", ft.max_eval_samples),
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
         pipeline_tag="text-classification",
         labels=labels,
         data_description=f"{ft.dataset_name or ft.train_file}: {len(data['train']):,} training examples"
-        + (f" ({len(data['validation']):,} more held out for validation)" if ft.validation_split else "")
+        + (f" ({ft.validation_split:.0%} of the file held out for validation)" if ft.validation_split else "")
         + f"; class balance {balance}.",
         hyperparameters={"max length": ft.max_length, "multi-label": ft.multi_label},
         headline_keys=("accuracy", "macro_f1"),

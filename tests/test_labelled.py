@@ -208,12 +208,13 @@ def test_hold_out_validation_is_by_content():
     # Duplicates all land on one side, so validation never scores a sentence trained on.
     seen = {tuple(s.tokens) for s in split["train"]}
     assert not any(tuple(s.tokens) in seen for s in split["validation"])
-    assert len({tuple(s.tokens) in seen for s in train if s.line >= 1000}) == 1
-    # Classification examples hash on text (and pair), not on labels.
+    # Classification examples hash on text and pair, not on labels.
     pos = [ClassificationExample(f"review {i}", ["pos"]) for i in range(200)]
     neg = [ClassificationExample(f"review {i}", ["neg"]) for i in range(200)]
-    held = [len(hold_out_validation({"train": x}, 0.3)["validation"]) for x in (pos, neg)]
-    assert held[0] == held[1] > 0
+    pairs = [ClassificationExample(f"review {i}", ["pos"], text_pair="why") for i in range(200)]
+    held = [[e.text for e in hold_out_validation({"train": x}, 0.3)["validation"]] for x in (pos, neg, pairs)]
+    assert held[0] == held[1] and 30 < len(held[0]) < 90
+    assert held[2] != held[0] and 30 < len(held[2]) < 90
 
 
 @pytest.mark.parametrize(

@@ -157,6 +157,64 @@ def test_decode_tags_mends_a_broken_entity():
     assert [LABELS[i] for i in decode_tags(scores, LABELS)] == ["B-LOC", "I-LOC", "I-LOC"]
 
 
+def test_score_ner_split_scores_both_decodings():
+    """北京市 scored B-LOC / O / I-LOC across two windows (the second word in both, owned by the first),
+    then 张三 scored I-PER / I-PER in a one-window sentence: the headline decoding's tags are returned and
+    scored, the other decoding is scored beside it, and constrained=False swaps the two."""
+    from toolkit import NERSentence, ner_scores, score_ner_split
+
+    def logits_for(*tags):
+        p = np.full((len(tags), len(LABELS)), 0.02)
+        for row, tag in enumerate(tags):
+            for name, prob in tag.items():
+                p[row, L2I[name]] = prob
+        return np.log(p)
+
+    windows = [
+        {"word_index": [-1, 0, 1, -1]},  # [CLS] 北 京 [SEP]; 京 is owned here
+        {"word_index": [-1, -1, 2, -1]},  # [CLS] 京 市 [SEP]
+        {"word_index": [-1, 0, 1, -1]},  # [CLS] 张 三 [SEP]
+    ]
+    cls = {"O": 0.9}
+    logits = np.stack(
+        [
+            logits_for(cls, {"B-LOC": 0.9}, {"O": 0.5, "I-LOC": 0.4}, cls),
+            logits_for(cls, {"I-LOC": 0.9}, {"I-LOC": 0.9}, cls),  # its 京 is not the owner's: ignored
+            logits_for(cls, {"I-PER": 0.6, "B-PER": 0.3}, {"I-PER": 0.9}, cls),
+        ]
+    )
+    sentences = [
+        NERSentence(list("北京市"), ["B-LOC", "I-LOC", "I-LOC"]),
+        NERSentence(list("张三"), ["B-PER", "I-PER"]),
+    ]
+    scores, tags = score_ner_split(windows, [0, 0, 1], logits, sentences, LABELS)
+    assert tags == [["B-LOC", "I-LOC", "I-LOC"], ["B-PER", "I-PER"]]
+    assert scores["overall_f1"] == 1.0 and scores["decoding"] == "most probable valid BIO sequence"
+    per_word = [["B-LOC", "O", "I-LOC"], ["I-PER", "I-PER"]]
+    other = scores["other_decoding"]
+    assert other["decoding"] == "best tag per word"
+    expected = ner_scores(per_word, [s.tags for s in sentences])
+    assert other["overall_f1"] == expected["overall_f1"] < 1.0 and "per_type" not in other
+    swapped, swapped_tags = score_ner_split(windows, [0, 0, 1], logits, sentences, LABELS, constrained=False)
+    assert swapped_tags == per_word and swapped["overall_f1"] == other["overall_f1"]
+    assert swapped["other_decoding"]["overall_f1"] == 1.0
+
+
+def test_tagger_constrained_and_per_word_decoding(tagger_dir):
+    """NERTagger decodes valid BIO by default; constrained=False gives each word's best tag."""
+    words = list("小明去了北京和上海") * 3  # one token per character, one window
+    (constrained,) = NERTagger(tagger_dir).predict_words([words])
+    tagger = NERTagger(tagger_dir, constrained=False)
+    (per_word,) = tagger.predict_words([words])
+    ids = tagger.tokenizer(words, is_split_into_words=True, return_tensors="pt")
+    assert ids["input_ids"].shape[1] == len(words) + 2
+    with torch.no_grad():
+        best = tagger.model(**ids).logits[0, 1:-1].argmax(-1).tolist()
+    assert per_word == [LABELS[i] for i in best]
+    assert is_valid_bio(constrained) and len(constrained) == len(words)
+    assert (constrained == per_word) == is_valid_bio(per_word)
+
+
 def test_split_words_and_entities():
     words = split_words("张三在New York工作, 2024年。")
     assert [w for w, _, _ in words] == ["张", "三", "在", "New", "York", "工", "作", ",", "2024", "年", "。"]

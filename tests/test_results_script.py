@@ -157,7 +157,9 @@ def test_learning_rate_grid_uses_the_configs_rate_once():
     assert results.learning_rate_grid("conll2003", "test", conll, opts) == [3e-4, None]
 
 
-@pytest.mark.parametrize("item", ["msra=", "nosuchtask=1e-3", "fast", "msra=1e-3,x"])
+@pytest.mark.parametrize(
+    "item", ["msra=", "nosuchtask=1e-3", "fast", "msra=1e-3,x", "-1e-3", "nan", "inf", "=1e-3", "msra=0"]
+)
 def test_rate_grid_rejects_malformed_items(item):
     with pytest.raises(SystemExit, match="--learning_rates"):
         results.parse_rate_grid(["1e-3", item])
@@ -250,3 +252,27 @@ def test_results_resume_after_a_crash_mid_row(tmp_path, monkeypatch):
     assert calls[0] == crashed and not set(finished) & set(calls)  # only unfinished runs ran
     assert len(calls) == 2 and sum(len(t["runs"]) for t in row["tasks"]) == 4
     assert row["pretrain"] == progress["pretrain"][0]
+
+
+def test_ner_runs_recorded_without_their_decoding_are_rerun(monkeypatch, tmp_path):
+    """NER runs recorded before constrained decoding (no "decoding" in the record) were decoded tag by tag:
+    --resume reruns them; a run recorded with the same decoding is reused."""
+    calls = []
+
+    def fake_main(argv):
+        calls.append(argv)
+        return {"test": {"overall_f1": 0.7, "decoding": "most probable valid BIO sequence"}}
+
+    monkeypatch.setattr(results.train_ner, "main", fake_main)
+    opts = argparse.Namespace(finetune_steps=None)
+    flags = results.finetune_flags("conll2003", "ner", tmp_path / "m", tmp_path / "o", opts, None)
+    key = (results._cmd("train_ner", flags), results.config_digest(flags), "abc")
+    old = {"label": "pretrained", "seed": 42, "score": 0.5, "seconds": 1.0, "command": key[0]}
+    common = dict(label="pretrained", seed=42, split="test", metric="overall_f1", start_sha256="abc")
+    run = results.finetune_or_reuse(results.train_ner, flags, done={key: old}, **common)
+    assert len(calls) == 1 and run["score"] == 0.7 and run["decoding"] == "most probable valid BIO sequence"
+    again = results.finetune_or_reuse(results.train_ner, flags, done={key: run}, **common)
+    assert len(calls) == 1 and again == run  # same decoding: reused
+    off = [*flags, "--constrained_decoding", "false"]
+    assert results.ner_decoding(results.train_ner, off) == "best tag per word"
+    assert results.ner_decoding(results.train_classifier, flags) is None

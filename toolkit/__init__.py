@@ -55,6 +55,7 @@ from ._finetune import (
     save_finetune_outputs,
     score_ner_split,
     word_predictions,
+    word_scores,
     write_classification_predictions,
     write_ner_predictions,
 )
@@ -190,6 +191,7 @@ __all__ = [
     "ner_scores",
     "plot_confusion_matrix",
     "word_predictions",
+    "word_scores",
     "score_ner_split",
     "DECODINGS",
     "write_ner_predictions",

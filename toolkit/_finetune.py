@@ -502,6 +502,20 @@ def encode_ner_dataset(
     return windows, owner, audit
 
 
+def word_scores(
+    windows: Sequence[dict], owner: Sequence[int], logits: np.ndarray, sentence_lengths: Sequence[int]
+) -> list[np.ndarray]:
+    """Word-level label scores ``(n_words, n_labels)`` per sentence (``sentence_lengths``: words per
+    sentence) from padded window logits ``(n_windows, L, n_labels)``; ``owner[i]`` is window i's sentence."""
+    rows: list[list[int]] = [[] for _ in sentence_lengths]
+    for row, k in enumerate(owner):
+        rows[k].append(row)
+    return [
+        merge_window_scores([windows[r] for r in sentence_rows], logits[sentence_rows], n_words)
+        for sentence_rows, n_words in zip(rows, sentence_lengths, strict=True)
+    ]
+
+
 def word_predictions(
     windows: Sequence[dict],
     owner: Sequence[int],
@@ -511,17 +525,13 @@ def word_predictions(
     *,
     constrained: bool = True,
 ) -> list[list[str]]:
-    """Predicted tags per sentence (``sentence_lengths``: words per sentence) from padded window logits
-    ``(n_windows, L, labels)``, decoded by :func:`decode_tags` (valid BIO sequences unless
-    ``constrained=False``)."""
-    rows: list[list[int]] = [[] for _ in sentence_lengths]
-    for row, k in enumerate(owner):
-        rows[k].append(row)
-    out = []
-    for sentence_rows, n_words in zip(rows, sentence_lengths, strict=True):
-        scores = merge_window_scores([windows[r] for r in sentence_rows], logits[sentence_rows], n_words)
-        out.append([labels[i] for i in decode_tags(scores, labels, constrained=constrained)])
-    return out
+    """Predicted tags per sentence from padded window logits (see :func:`word_scores`), decoded by
+    :func:`~toolkit.decode_tags` (valid BIO sequences unless ``constrained=False``)."""
+    return _decode_all(word_scores(windows, owner, logits, sentence_lengths), labels, constrained)
+
+
+def _decode_all(scores: Sequence[np.ndarray], labels: Sequence[str], constrained: bool) -> list[list[str]]:
+    return [[labels[i] for i in decode_tags(s, labels, constrained=constrained)] for s in scores]
 
 
 def ner_scores(predicted: Sequence[Sequence[str]], gold: Sequence[Sequence[str]]) -> dict:
@@ -558,11 +568,9 @@ def score_ner_split(
     Returns:
         ``(scores, predicted tags per sentence)``; ``scores["decoding"]`` names the headline decoding.
     """
-    gold, lengths = [s.tags for s in sentences], [len(s.tokens) for s in sentences]
-    headline, other = (
-        word_predictions(windows, owner, logits, lengths, labels, constrained=c)
-        for c in (constrained, not constrained)
-    )
+    gold = [s.tags for s in sentences]
+    scores_per_word = word_scores(windows, owner, logits, [len(s.tokens) for s in sentences])
+    headline, other = (_decode_all(scores_per_word, labels, c) for c in (constrained, not constrained))
     scores = ner_scores(headline, gold) | {"decoding": DECODINGS[constrained]}
     other_scores = ner_scores(other, gold)
     scores["other_decoding"] = {"decoding": DECODINGS[not constrained]} | {
