@@ -312,3 +312,32 @@ def test_two_process_run(launcher, corpus_dir, tmp_path):
     # two processes, batch 8 each, blocks of 32 tokens, 3 steps
     assert saved["metrics"]["train_tokens_seen"] == 2 * 8 * 32 * 3
     assert (out / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("outcome", ["returns", "bad input"])
+def test_run_cli_tears_the_process_group_down(outcome, tmp_path):
+    """A rank leaving with gloo's threads alive can die of SIGABRT at exit and fail the launch: run_cli
+    destroys the process group itself, after a normal return and after an input error alike."""
+    import torch.distributed as dist
+
+    from toolkit._training import run_cli
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    seen = []
+
+    def main():
+        seen.append(dist.is_initialized())
+        if outcome == "bad input":
+            raise ToolkitInputError("no such file")
+
+    try:
+        if outcome == "returns":
+            run_cli(main)
+        else:
+            with pytest.raises(SystemExit) as exit_info:
+                run_cli(main)
+            assert exit_info.value.code == 2
+        assert seen == [True] and not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

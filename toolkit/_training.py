@@ -174,9 +174,27 @@ def run_cli(main) -> None:
 
     try:
         main()
+        _close_process_group(wait=True)
     except ToolkitInputError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except HubError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(3)
+    finally:
+        _close_process_group(wait=False)
+
+
+def _close_process_group(wait: bool) -> None:
+    """Under torchrun/accelerate, end the run with the process group torn down by hand: a rank that leaves
+    the interpreter with gloo's threads still alive is killed by ``terminate called without an active
+    exception`` (SIGABRT), and the launcher then reports the whole run as failed although every rank
+    finished. ``wait`` first holds each rank until all have finished (only on success: after an error the
+    other ranks may never arrive)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if wait:
+        dist.barrier()
+    dist.destroy_process_group()
