@@ -145,7 +145,12 @@ def test_learning_rate_grid_uses_the_configs_rate_once():
         results.task_config("msra", "ner"),
     )
     assert results.learning_rate_grid("conll2003", "test", conll, opts) == [3e-4, None]
-    assert results.learning_rate_grid("sst2", "validation", sst2, opts) == [None]  # reported split
+    # sst2.yaml scores GLUE dev as its test split and holds out part of training to choose on.
+    assert sst2["validation_split"] > 0 and "validation_file" not in sst2
+    assert sst2["test_file"].endswith("dev.jsonl")
+    assert results.learning_rate_grid("sst2", "test", sst2, opts) == [3e-4, None]
+    # A task that reports its validation split never chooses on it.
+    assert results.learning_rate_grid("sst2", "validation", sst2, opts) == [None]
     assert msra["validation_split"] > 0 and "validation_file" not in msra  # a held-out part chooses
     assert results.learning_rate_grid("msra", "test", msra, opts) == [3e-4, None]
     assert results.config_rate(msra) == 0.001
@@ -177,7 +182,10 @@ def test_results_learning_rate_grid_selects_on_validation(tmp_path, monkeypatch)
         pretrained = "pretrain_" in argv[argv.index("--model_name_or_path") + 1]
         dev, test = scores.get((pretrained, rate), (0.5, 0.5))
         calls.append((pretrained, rate))
-        metrics = {"validation": {"overall_f1": dev, "accuracy": dev}, "test": {"overall_f1": test}}
+        metrics = {
+            "validation": {"overall_f1": dev, "accuracy": dev},
+            "test": {"overall_f1": test, "accuracy": test},
+        }
         out = Path(argv[argv.index("--output_dir") + 1])
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
@@ -190,10 +198,10 @@ def test_results_learning_rate_grid_selects_on_validation(tmp_path, monkeypatch)
     (row,) = results.main(argv)["rows"]
     assert "--learning_rates 0.001 0.03" in row["command"]
     by_task = {t["task"]: t for t in row["tasks"]}
-    # sst2 reports its validation split: choosing a rate on it would flatter both rows, so no grid there.
-    assert [r["learning_rate"] for r in by_task["sst2"]["runs"]] == [None, None]
-    conll = by_task["conll2003"]
-    assert len(conll["runs"]) == 4 and len(calls) == 6  # 2 sst2 runs + 2 rows x 2 rates
+    conll, sst2 = by_task["conll2003"], by_task["sst2"]
+    # 2 tasks x 2 rows x 2 rates
+    assert len(conll["runs"]) == 4 and len(sst2["runs"]) == 4 and len(calls) == 8
+    assert (sst2["pretrained"], sst2["random_init"]) == (0.6, 0.4)  # the same choice on sst2
     # Chosen on dev, reported on test: pretrained picks 3e-2 (test 0.6), random init picks 1e-3 (test 0.4).
     assert (conll["pretrained"], conll["random_init"]) == (0.6, 0.4)
     assert conll["pretrained_learning_rates"] == [3e-2] and conll["random_init_learning_rates"] == [1e-3]
@@ -228,7 +236,10 @@ def test_results_resume_after_a_crash_mid_row(tmp_path, monkeypatch):
         calls.append(argv[argv.index("--output_dir") + 1])
         if len(calls) == crash_at[0]:
             raise RuntimeError("machine shut down")
-        metrics = {"validation": {"overall_f1": 0.5, "accuracy": 0.5}, "test": {"overall_f1": 0.5}}
+        metrics = {
+            "validation": {"overall_f1": 0.5, "accuracy": 0.5},
+            "test": {"overall_f1": 0.5, "accuracy": 0.5},
+        }
         return metrics
 
     pretrainings = []
