@@ -174,7 +174,6 @@ def run_cli(main) -> None:
 
     try:
         main()
-        _close_process_group(wait=True)
     except ToolkitInputError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
@@ -182,19 +181,17 @@ def run_cli(main) -> None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(3)
     finally:
-        _close_process_group(wait=False)
+        _close_process_group()
 
 
-def _close_process_group(wait: bool) -> None:
+def _close_process_group() -> None:
     """Under torchrun/accelerate, end the run with the process group torn down by hand: a rank that leaves
-    the interpreter with gloo's threads still alive is killed by ``terminate called without an active
+    the interpreter with gloo's threads still alive can be killed by ``terminate called without an active
     exception`` (SIGABRT), and the launcher then reports the whole run as failed although every rank
-    finished. ``wait`` first holds each rank until all have finished (only on success: after an error the
-    other ranks may never arrive)."""
+    finished. No barrier first: the last collective is in saving, which every rank runs; what follows
+    (report, fill-mask examples, hub push) is the main process's alone, and a barrier would time out
+    (and fail the other ranks) behind a long upload."""
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()):
-        return
-    if wait:
-        dist.barrier()
-    dist.destroy_process_group()
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
