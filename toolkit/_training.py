@@ -188,10 +188,10 @@ def _close_process_group() -> None:
     """Under torchrun/accelerate, end the run with the process group torn down by hand: a rank that leaves
     the interpreter with gloo's threads still alive can be killed by ``terminate called without an active
     exception`` (SIGABRT), and the launcher then reports the whole run as failed although every rank
-    finished. No barrier first: the last collective is in saving, which every rank runs; what follows
-    (report, fill-mask examples, hub push) is the main process's alone, and a barrier would time out
-    (and fail the other ranks) behind a long upload."""
+    finished. Gloo only (the CPU backend): there destroying is local, so a rank that finished does not wait
+    behind the main process's report or hub push, nor a rank that failed behind peers stuck in a collective;
+    NCCL's destroy can block on the other ranks, and is left to the launcher."""
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
+    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "gloo":
         dist.destroy_process_group()
