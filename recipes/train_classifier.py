@@ -155,10 +155,18 @@ def main(argv: list[str] | None = None) -> dict:
         "truncated": truncated,
         "loading_report": loading,
     }
+    # Every rank runs predict (it gathers across processes); files are written by the main process only.
+    test_logits = None
     for name in ("validation", "test"):
-        if name not in encoded or "labels" not in encoded[name].column_names:
+        if name not in encoded:
+            continue
+        if "labels" not in encoded[name].column_names:
+            if name == "test":
+                test_logits = trainer.predict(encoded[name]).predictions
             continue
         out = trainer.predict(encoded[name])
+        if name == "test":
+            test_logits = out.predictions
         scores = classification_metrics(
             out.predictions, out.label_ids, multi_label=ft.multi_label, num_labels=len(labels)
         )
@@ -171,12 +179,11 @@ def main(argv: list[str] | None = None) -> dict:
                 scores["confusion_matrix"], labels, os.path.join(args.output_dir, f"{name}_confusion.png")
             )
 
-    # 7. Predictions for the test set (labelled or not).
-    if "test" in encoded and trainer.is_world_process_zero():
-        logits = trainer.predict(encoded["test"]).predictions
+    # 7. Predictions for the test set (labelled or not), from the logits above.
+    if test_logits is not None and trainer.is_world_process_zero():
         write_classification_predictions(
             data["test"],
-            logits,
+            test_logits,
             labels,
             ft.multi_label,
             os.path.join(args.output_dir, "test_predictions.jsonl"),

@@ -424,3 +424,48 @@ def test_dropout_override_reaches_the_model(base_model):
     assert kept.config.hidden_dropout_prob == AutoConfig.from_pretrained(base_model).hidden_dropout_prob
     with pytest.raises(ToolkitInputError, match="--dropout must be in"):
         load_finetune_model(AutoModelForTokenClassification, str(base_model), labels=["O"], dropout=1.5)
+
+
+@pytest.mark.parametrize("recipe", ["train_classifier", "train_ner"])
+def test_two_process_finetuning_with_a_test_file(recipe, base_model, labelled, tmp_path):
+    """Under torchrun every rank must take part in each predict (it gathers across processes): a test-set
+    prediction run on the main process alone waits for the other rank until the group times out. The test
+    predictions written by the main process are the gathered ones, in the test file's order."""
+    out = tmp_path / "ddp"
+    task = "topic" if recipe == "train_classifier" else "ner"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29521" if recipe == "train_classifier" else "29522",
+        str(ROOT / "recipes" / f"{recipe}.py"),
+        "--model_name_or_path",
+        str(base_model),
+        "--train_file",
+        str(labelled[f"{task}_train"]),
+        "--validation_file",
+        str(labelled[f"{task}_dev"]),
+        "--test_file",
+        str(labelled[f"{task}_test"]),
+        "--ddp_timeout",
+        "90",  # a rank left waiting fails the run in 90 s instead of 30 minutes
+        *_common(out),
+    ]
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    test = json.loads((out / "metrics.json").read_text())["test"]
+    rows = [json.loads(line) for line in (out / "test_predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 30
+    if recipe == "train_classifier":
+        texts = [json.loads(line)["text"] for line in labelled["topic_test"].read_text().splitlines()]
+        assert [r["text"] for r in rows] == texts
+        accuracy = sum(r["predicted"] == r["gold"] for r in rows) / len(rows)
+        assert accuracy == pytest.approx(test["accuracy"])
+    else:
+        assert 0.0 <= test["overall_f1"] <= 1.0
+        assert (out / "test_predictions.conll").read_text().strip().count("\n\n") == 29
