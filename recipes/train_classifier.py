@@ -160,13 +160,14 @@ def main(argv: list[str] | None = None) -> dict:
     for name in ("validation", "test"):
         if name not in encoded:
             continue
-        if "labels" not in encoded[name].column_names:
-            if name == "test":
-                test_logits = trainer.predict(encoded[name]).predictions
+        labelled = "labels" in encoded[name].column_names
+        if not labelled and name == "validation":
             continue
         out = trainer.predict(encoded[name])
         if name == "test":
             test_logits = out.predictions
+        if not labelled:
+            continue
         scores = classification_metrics(
             out.predictions, out.label_ids, multi_label=ft.multi_label, num_labels=len(labels)
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 import pretrain
 import pytest
 import torch
-from conftest import ROOT, tiny_recipe_flags
+from conftest import ROOT, tiny_recipe_flags, torchrun
 
 from toolkit import ToolkitInputError
 
@@ -266,15 +266,7 @@ def test_cli_reports_errors_with_exit_code_2(tmp_path):
 
 
 LAUNCHERS = {
-    "torchrun": [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        "29517",
-    ],
+    "torchrun": torchrun(29517),
     # On CPU, accelerate's --multi_gpu launcher is what starts several gloo processes (--cpu starts one).
     "accelerate": [
         sys.executable,
