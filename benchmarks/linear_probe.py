@@ -12,8 +12,9 @@ accuracies are printed and written to JSON.
         outputs/results_en_tiny_v2/random_tiny_en --train_file ../shared/data/sst2/train.jsonl \\
         --eval_file ../shared/data/sst2/dev.jsonl --output outputs/sweep/linear_probe_sst2.json
 
-Mean pooling, not ``[CLS]``: a model pretrained with masked-LM alone never trains its ``[CLS]`` position or its
-pooler, so a ``[CLS]`` probe would score every such model near chance.
+Mean pooling by default, not ``[CLS]``: a model pretrained with masked-LM alone never trains its ``[CLS]``
+position to summarise the input. ``--pooling cls`` probes that position anyway, because it is the one a
+sequence classifier reads (see ``--uniform_top_attention`` in the classification recipe).
 """
 
 from __future__ import annotations
@@ -40,19 +41,20 @@ def probe(
     evaluation: tuple[list[str], list[str]],
     *,
     layers: tuple[int, ...] = (-1,),
+    pooling: str = "mean",
     max_iter: int = 2000,
     seed: int = 0,
 ) -> dict:
-    """Fit a logistic regression on the model's mean-pooled sentence vectors (hidden states of ``layers``,
-    averaged; 0 is the embedding layer's output); accuracy on both splits."""
+    """Fit a logistic regression on the model's sentence vectors (hidden states of ``layers``, averaged; 0 is
+    the embedding layer's output; pooled by ``pooling``); accuracy on both splits."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     begin = time.time()
     encoder = load_encoder(model_dir)
-    x_train = encode_sentences(encoder, train[0], pooling="mean", layers=layers, batch_size=128)
-    x_eval = encode_sentences(encoder, evaluation[0], pooling="mean", layers=layers, batch_size=128)
+    x_train = encode_sentences(encoder, train[0], pooling=pooling, layers=layers, batch_size=128)
+    x_eval = encode_sentences(encoder, evaluation[0], pooling=pooling, layers=layers, batch_size=128)
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
     classifier.fit(x_train, train[1])
     return {
@@ -82,6 +84,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--layers", type=int, nargs="+", default=[-1], help="hidden-state layers averaged (0 = embeddings)"
     )
+    parser.add_argument(
+        "--pooling",
+        choices=["mean", "cls"],
+        default="mean",
+        help="sentence vector: mean over the tokens, or the [CLS] position (what a sequence classifier reads)",
+    )
     parser.add_argument("--output", required=True, help="JSON file for the figures")
     opts = parser.parse_args(argv)
     train = _load(opts.train_file, opts.text_column, opts.label_column, opts.max_train_samples)
@@ -93,9 +101,12 @@ def main(argv: list[str] | None = None) -> dict:
         "n_train": len(train[0]),
         "n_eval": len(evaluation[0]),
         "majority_accuracy": round(float(np.mean([y == majority for y in evaluation[1]])), 4),
-        "pooling": "mean",
+        "pooling": opts.pooling,
         "layers": opts.layers,
-        "probes": [probe(model, train, evaluation, layers=tuple(opts.layers)) for model in opts.model],
+        "probes": [
+            probe(model, train, evaluation, layers=tuple(opts.layers), pooling=opts.pooling)
+            for model in opts.model
+        ],
     }
     print(
         f"linear probe, {result['n_train']:,} training / {result['n_eval']:,} evaluation sentences "

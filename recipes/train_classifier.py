@@ -45,6 +45,7 @@ from toolkit import (
     run_cli,
     save_finetune_outputs,
     setup_logging,
+    uniform_top_attention,
     write_classification_predictions,
 )
 
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> dict:
         problem_type="multi_label_classification" if ft.multi_label else None,
         dropout=ft.dropout,
     )
+    if ft.uniform_top_attention:
+        uniform_top_attention(model)  # [CLS] starts as the mean of the sequence
     freeze_parameters(model, embeddings=ft.freeze_embeddings, layers=ft.freeze_layers)
 
     # 5. Train with dynamic padding and length grouping (or the stock pad-to-max-length).
@@ -203,7 +206,11 @@ def main(argv: list[str] | None = None) -> dict:
         data_description=f"{ft.dataset_name or ft.train_file}: {len(data['train']):,} training examples"
         + (f" ({ft.validation_split:.0%} of the file held out for validation)" if ft.validation_split else "")
         + f"; class balance {balance}.",
-        hyperparameters={"max length": ft.max_length, "multi-label": ft.multi_label},
+        hyperparameters={
+            "max length": ft.max_length,
+            "multi-label": ft.multi_label,
+            "top-layer attention started uniform": ft.uniform_top_attention,
+        },
         headline_keys=("accuracy", "macro_f1"),
         usage='from transformers import pipeline\n\nclf = pipeline("text-classification", model="MODEL")\n'
         'print(clf("an example sentence"))',

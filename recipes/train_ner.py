@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> dict:
     set_seed(args.seed)
     if not ft.model_name_or_path or not ft.train_file:
         raise ToolkitInputError("--model_name_or_path and --train_file are required")
+    if ft.uniform_top_attention:
+        raise ToolkitInputError("--uniform_top_attention is for classification: NER reads every position")
     tokenizer = load_checkpoint_tokenizer(ft.model_name_or_path)  # fail early on a bad checkpoint path
     prepare_training_args(args, group_by_length=ft.group_by_length)
     hub = hub_target_from_args(args)  # token, repo id and permissions checked now, not after training

@@ -426,6 +426,73 @@ def test_dropout_override_reaches_the_model(base_model):
         load_finetune_model(AutoModelForTokenClassification, str(base_model), labels=["O"], dropout=1.5)
 
 
+def _top_attention_and_value_mean(model, batch):
+    """The top layer's attention output and the mean of its values over each row's unmasked tokens."""
+    attention = model.base_model.encoder.layer[-1].attention.self
+    seen = {}
+    pre = attention.register_forward_pre_hook(
+        lambda m, args, kw: seen.update(x=(args or (kw["hidden_states"],))[0]), with_kwargs=True
+    )
+    post = attention.register_forward_hook(lambda m, args, out: seen.update(out=out[0]))
+    try:
+        with torch.no_grad():
+            model(**batch)
+            values = attention.value(seen["x"])
+    finally:
+        pre.remove()
+        post.remove()
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    mean = (values * mask).sum(1) / mask.sum(1)  # (batch, hidden)
+    return seen["out"], mean
+
+
+def test_uniform_top_attention_starts_every_position_as_the_mean(base_model):
+    """With the top layer's queries zeroed, each position's attention output there (the [CLS] one that the
+    classifier reads included) is the mean of the values over the row's unmasked tokens; nothing else in the
+    model changes. Before the call it is not the mean, so the test sees the option's effect."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from toolkit import load_finetune_model, uniform_top_attention
+
+    model, _ = load_finetune_model(AutoModelForSequenceClassification, str(base_model), labels=["a", "b"])
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    batch = tokenizer(["the capital of france is paris", "北京"], padding=True, return_tensors="pt")
+    batch.pop("token_type_ids", None)
+    with torch.no_grad():  # the fixture model is barely trained, its attention nearly uniform: sharpen it
+        for layer in model.base_model.encoder.layer:
+            layer.attention.self.query.weight.mul_(100)
+            layer.attention.self.query.bias.add_(0.5)
+    out, mean = _top_attention_and_value_mean(model, batch)
+    assert not torch.allclose(out[:, 0], mean, atol=1e-3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    n_zeroed = uniform_top_attention(model)
+    out, mean = _top_attention_and_value_mean(model, batch)
+    lengths = batch["attention_mask"].sum(1)
+    for row, n in enumerate(lengths.tolist()):
+        expected = mean[row].view(1, -1).expand(n, -1)
+        torch.testing.assert_close(out[row, :n], expected, atol=1e-5, rtol=1e-5)
+    changed = sorted(k for k, v in model.state_dict().items() if not torch.equal(v, before[k]))
+    top = model.config.num_hidden_layers - 1
+    assert changed == [f"bert.encoder.layer.{top}.attention.self.query.{p}" for p in ("bias", "weight")]
+    assert n_zeroed == model.config.hidden_size * (model.config.hidden_size + 1)
+    with pytest.raises(ToolkitInputError, match="needs a BERT-style encoder"):
+        uniform_top_attention(torch.nn.Linear(2, 2))
+
+
+def test_uniform_top_attention_in_the_recipes(base_model, labelled, tmp_path):
+    """The classifier recipe trains with it and says so in the model card (the saved model is stock); the NER
+    recipe refuses it before reading any data."""
+    flags = ["--model_name_or_path", str(base_model), "--uniform_top_attention", "true"]
+    results = train_classifier.main(
+        [*flags, "--train_file", str(labelled["topic_train"]), *_common(tmp_path / "clf")]
+    )
+    assert "train" in results
+    assert "| top-layer attention started uniform | True |" in (tmp_path / "clf" / "README.md").read_text()
+    with pytest.raises(ToolkitInputError, match="--uniform_top_attention is for classification"):
+        train_ner.main([*flags, "--train_file", str(tmp_path / "absent.txt"), *_common(tmp_path / "ner")])
+
+
 @pytest.mark.parametrize("recipe", ["train_classifier", "train_ner"])
 def test_two_process_finetuning_with_a_test_file(recipe, base_model, labelled, tmp_path):
     """Under torchrun every rank must take part in each predict (it gathers across processes): a test-set

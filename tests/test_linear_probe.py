@@ -64,3 +64,18 @@ def test_probe_separates_a_one_word_label_and_not_shuffled_labels(tiny_mlm_dir, 
         ]
     )
     assert embeddings["layers"] == [0] and embeddings["probes"][0]["eval_accuracy"] >= 0.9
+    # [CLS] of the embedding layer is the same vector for every sentence: nothing to learn from it.
+    cls = linear_probe.main(
+        [
+            *flags,
+            "--train_file",
+            str(tmp_path / "train.jsonl"),
+            "--layers",
+            "0",
+            "--pooling",
+            "cls",
+            "--output",
+            str(tmp_path / "c.json"),
+        ]
+    )
+    assert cls["pooling"] == "cls" and cls["probes"][0]["eval_accuracy"] <= 0.6
