@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> dict:
         dropout=ft.dropout,
     )
     if ft.uniform_top_attention:
-        uniform_top_attention(model)  # [CLS] starts as the mean of the sequence
+        uniform_top_attention(model)  # [CLS]'s top-layer attention starts as the mean of the sequence
+        if ft.freeze_layers >= model.config.num_hidden_layers:
+            logger.warning("--uniform_top_attention with every layer frozen: the queries stay zero for good")
     freeze_parameters(model, embeddings=ft.freeze_embeddings, layers=ft.freeze_layers)
 
     # 5. Train with dynamic padding and length grouping (or the stock pad-to-max-length).

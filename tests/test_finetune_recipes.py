@@ -480,14 +480,23 @@ def test_uniform_top_attention_starts_every_position_as_the_mean(base_model):
         uniform_top_attention(torch.nn.Linear(2, 2))
 
 
-def test_uniform_top_attention_in_the_recipes(base_model, labelled, tmp_path):
-    """The classifier recipe trains with it and says so in the model card (the saved model is stock); the NER
-    recipe refuses it before reading any data."""
+def test_uniform_top_attention_in_the_recipes(base_model, labelled, tmp_path, monkeypatch):
+    """The classifier recipe applies it to the model it trains and says so in the model card (the saved model
+    is stock); the NER recipe refuses it before reading any data."""
+    from toolkit import uniform_top_attention
+
+    applied = []
+
+    def spy(model):
+        applied.append(type(model).__name__)
+        return uniform_top_attention(model)
+
+    monkeypatch.setattr(train_classifier, "uniform_top_attention", spy)
     flags = ["--model_name_or_path", str(base_model), "--uniform_top_attention", "true"]
     results = train_classifier.main(
         [*flags, "--train_file", str(labelled["topic_train"]), *_common(tmp_path / "clf")]
     )
-    assert "train" in results
+    assert "train" in results and applied == ["BertForSequenceClassification"]
     assert "| top-layer attention started uniform | True |" in (tmp_path / "clf" / "README.md").read_text()
     with pytest.raises(ToolkitInputError, match="--uniform_top_attention is for classification"):
         train_ner.main([*flags, "--train_file", str(tmp_path / "absent.txt"), *_common(tmp_path / "ner")])

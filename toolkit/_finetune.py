@@ -98,8 +98,9 @@ class FinetuneArguments:
         default=False,
         metadata={
             "help": "Classification: zero the top encoder layer's attention queries before fine-tuning, so "
-            "that [CLS] starts as the average of the sequence (masked-LM pretraining never trains [CLS] to "
-            "summarise its input); fine-tuning learns the queries back. The saved model is a stock one."
+            "that its attention output at [CLS] starts as the mean of the sequence (masked-LM pretraining "
+            "never trains [CLS] to summarise its input); fine-tuning learns the queries back. The saved "
+            "model is a stock one."
         },
     )
     freeze_embeddings: bool = field(default=False, metadata={"help": "Freeze the embedding layer."})
@@ -312,13 +313,15 @@ def freeze_parameters(model: PreTrainedModel, *, embeddings: bool = False, layer
 def uniform_top_attention(model: PreTrainedModel) -> int:
     """Zero the query projection of the top encoder layer, so that its attention starts uniform.
 
-    With zero queries every attention score in that layer is 0, so each position, ``[CLS]`` included,
-    starts as the average of the layer's values over the unmasked tokens. A model pretrained by masked-LM
+    With zero queries every attention score in that layer is 0, so the attention output at each position,
+    ``[CLS]`` included, starts as the average of the layer's values over the unmasked tokens (the layer's
+    residual path and feed-forward block still carry the position's own state). A model pretrained by masked-LM
     alone has never used its ``[CLS]`` output: what the pretrained attention puts there need not summarise
     the input (on ChnSentiCorp a linear probe on the ``[CLS]`` vector of the Chinese ``tiny`` model scores
     no higher than on a random-init model's, while on mean-pooled vectors it scores 5 points higher), and the
     sequence classifier reads only ``[CLS]``. Started this way it reads the mean of the pretrained features
-    from the first step. Fine-tuning learns the queries back: their gradient is not zero, because the keys
+    from the first step. With every layer frozen (``--freeze_layers`` = the model's depth) the queries stay
+    zero for good: the classifier then reads a mean-pooled encoder. Fine-tuning learns the queries back: their gradient is not zero, because the keys
     are not. Only the top layer is changed, and only at the start, so the saved model is a stock one; for
     token classification, which reads every position of the top layer, the option makes no sense.
 
