@@ -320,10 +320,10 @@ def uniform_top_attention(model: PreTrainedModel) -> int:
     the input (on ChnSentiCorp a linear probe on the ``[CLS]`` vector of the Chinese ``tiny`` model scores
     no higher than on a random-init model's, while on mean-pooled vectors it scores 5 points higher), and the
     sequence classifier reads only ``[CLS]``. Started this way it reads the mean of the pretrained features
-    from the first step. With every layer frozen (``--freeze_layers`` = the model's depth) the queries stay
-    zero for good: the classifier then reads a mean-pooled encoder. Fine-tuning learns the queries back: their gradient is not zero, because the keys
-    are not. Only the top layer is changed, and only at the start, so the saved model is a stock one; for
-    token classification, which reads every position of the top layer, the option makes no sense.
+    from the first step. Fine-tuning learns the queries back: their gradient is not zero, because the keys
+    are not (with every layer frozen, ``--freeze_layers`` = the model's depth, they stay zero for good). Only
+    the top layer is changed, and only at the start, so the saved model is a stock one; for token
+    classification, which reads every position of the top layer, the option makes no sense.
 
     Args:
         model: a BERT-style model (BERT, RoBERTa, ELECTRA, ...: ``encoder.layer[-1].attention.self.query``).
