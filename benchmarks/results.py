@@ -322,12 +322,20 @@ def mark_selected(candidates: list[dict], task: str, metric: str) -> list[dict]:
 
 
 def random_twin(pretrained: Path, out: Path) -> Path:
-    """Same architecture and tokenizer as ``pretrained``, freshly initialised."""
+    """Same architecture and tokenizer as ``pretrained``, freshly initialised — the same way its pretraining
+    started, so a sinusoidal position start (``config.position_init``) is given to both rows."""
     import torch
     from transformers import AutoConfig, AutoTokenizer, BertForMaskedLM
 
+    from toolkit import init_position_embeddings
+
     torch.manual_seed(0)
-    BertForMaskedLM(AutoConfig.from_pretrained(pretrained)).save_pretrained(out)
+    config = AutoConfig.from_pretrained(pretrained)
+    model = BertForMaskedLM(config)
+    init_position_embeddings(
+        model, getattr(config, "position_init", "random"), getattr(config, "position_init_rms", None)
+    )
+    model.save_pretrained(out)
     AutoTokenizer.from_pretrained(pretrained).save_pretrained(out)
     return out
 

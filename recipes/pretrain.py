@@ -27,6 +27,7 @@ from toolkit import (
     check_block_size,
     count_size,
     hub_target_from_args,
+    init_position_embeddings,
     load_corpus,
     load_preset,
     obtain_tokenizer,
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
         model = build_mlm_model(
             config=config, sparse_head=mlm_args.sparse_head, attn_implementation=mlm_args.attn_implementation
         )
+        init_position_embeddings(model, mlm_args.position_init, mlm_args.position_init_rms)
     check_block_size(model.config, mlm_args.block_size)
     size = count_size(model.config, seq_len=mlm_args.block_size, mlm_probability=mlm_args.mlm_probability)
     logger.info(

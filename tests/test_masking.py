@@ -215,3 +215,27 @@ def test_sparse_head_loss_equals_dense_head_loss(tiny_config, tokenizer, corpus_
 def test_mlm_probability_out_of_range(tokenizer):
     with pytest.raises(ValueError, match="mlm_probability"):
         MLMCollator(tokenizer, mlm_probability=1.5)
+
+
+def test_sinusoidal_positions_shift_by_one_linear_map(tiny_config):
+    from toolkit import ToolkitInputError, init_position_embeddings, sinusoidal_positions
+
+    table = sinusoidal_positions(64, 32, rms=0.02).double()
+    assert table.pow(2).mean().sqrt().item() == pytest.approx(0.02, rel=1e-6)
+    for k in (1, 5):  # one matrix maps every position p to p + k: relative offsets are linear
+        shift = torch.linalg.lstsq(table[:-k], table[k:]).solution
+        torch.testing.assert_close(table[:-k] @ shift, table[k:], atol=1e-7, rtol=0)  # float32 table
+    # A normal draw has no such map (its rows are nearly orthogonal): the residual is of the table's size.
+    normal = torch.randn(64, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 0.02
+    shift = torch.linalg.lstsq(normal[:-1], normal[1:]).solution
+    assert (normal[:-1] @ shift - normal[1:]).pow(2).mean().sqrt() > 0.01
+
+    model = BertForMaskedLM(tiny_config)
+    before = model.bert.embeddings.position_embeddings.weight.detach().clone()
+    init_position_embeddings(model, "random")  # the preset's own init, untouched and unrecorded
+    assert torch.equal(model.bert.embeddings.position_embeddings.weight, before)
+    assert not hasattr(model.config, "position_init")
+    with pytest.raises(ToolkitInputError, match="must be one of"):
+        init_position_embeddings(model, "rotary")
+    with pytest.raises(ToolkitInputError, match="even hidden size"):
+        sinusoidal_positions(8, 7, rms=0.02)

@@ -209,6 +209,11 @@ def _bad(tmp_path: Path, corpus_dir: Path):
             ["--train_files", train, "--whole_word_mask", "true", "--whole_word_share", "2"],
             r"must be in \[0, 1\]",
         ),
+        (["--train_files", train, "--position_init", "learned"], "must be one of random, sinusoidal"),
+        (
+            ["--train_files", train, "--position_init", "sinusoidal", "--position_init_rms", "0"],
+            "must be positive",
+        ),
         (["--train_files", train, "--eval_strategy", "steps", "--validation_files", ""], None),
         (["--train_files", train, "--unknown_flag", "1"], "unknown options"),
     ]
@@ -237,6 +242,42 @@ def test_whole_word_share_reaches_both_collators_and_the_card(corpus_dir, tmp_pa
     pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "o", *flags))
     assert made == [(True, 0.5), (True, 0.5)]  # training and evaluation masks
     assert "| share of words drawn whole | 0.5000 |" in (tmp_path / "o" / "README.md").read_text()
+
+
+def test_sinusoidal_position_start_is_trained_saved_and_recorded(corpus_dir, tmp_path, caplog):
+    from toolkit import sinusoidal_positions
+
+    flags = ["--position_init", "sinusoidal", "--position_init_rms", "0.05", "--max_steps", "3"]
+    pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "o", *flags))
+    from transformers import BertForMaskedLM
+
+    model = BertForMaskedLM.from_pretrained(tmp_path / "o")  # a stock checkpoint, the scheme in its config
+    assert (model.config.position_init, model.config.position_init_rms) == ("sinusoidal", 0.05)
+    table = model.bert.embeddings.position_embeddings.weight.detach()
+    start = sinusoidal_positions(*table.shape, rms=0.05)
+    # Trained (3 Adam steps at 1e-3 moved it, each entry by at most ~3e-3) but still the sine table.
+    assert not torch.equal(table, start)
+    assert (table - start).abs().max() < 0.01
+    assert (
+        "| position embeddings start | sinusoidal (rms 0.05) |" in (tmp_path / "o" / "README.md").read_text()
+    )
+    # `--position_init random` over a config that also sets a size: BERT's draw, with a warning, no error.
+    caplog.set_level("WARNING")
+    flags = ["--position_init", "random", "--position_init_rms", "0.05", "--max_steps", "1"]
+    pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "r", *flags))
+    assert "--position_init_rms 0.05 is unused" in caplog.text
+    assert not hasattr(BertForMaskedLM.from_pretrained(tmp_path / "r").config, "position_init")
+    with pytest.raises(ToolkitInputError, match="not to --model_name_or_path"):
+        pretrain.main(
+            tiny_recipe_flags(
+                corpus_dir,
+                tmp_path / "c",
+                "--model_name_or_path",
+                str(tmp_path / "o"),
+                "--position_init",
+                "sinusoidal",
+            )
+        )
 
 
 def test_eval_without_validation_data_is_refused(corpus_dir, tmp_path):

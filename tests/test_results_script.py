@@ -129,6 +129,31 @@ def test_start_digest_covers_weights_config_and_tokenizer(tmp_path):
     assert results.start_digest(tmp_path / "missing") is None  # no checkpoint there
 
 
+def test_random_twin_starts_positions_as_its_pretraining_did(tiny_mlm_dir, tmp_path):
+    import torch
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    from toolkit import init_position_embeddings, sinusoidal_positions
+
+    def positions(path):
+        return BertForMaskedLM.from_pretrained(path).bert.embeddings.position_embeddings.weight.detach()
+
+    plain = results.random_twin(tiny_mlm_dir, tmp_path / "plain_twin")
+    assert not hasattr(BertForMaskedLM.from_pretrained(plain).config, "position_init")
+    assert positions(plain).std().item() == pytest.approx(0.02, rel=0.1)  # BERT's normal init
+
+    sine = BertForMaskedLM.from_pretrained(tiny_mlm_dir)
+    init_position_embeddings(sine, "sinusoidal", 0.03)
+    with torch.no_grad():  # as pretraining would: the saved table has moved away from its start
+        sine.bert.embeddings.position_embeddings.weight.add_(1.0)
+    sine.save_pretrained(tmp_path / "sine")
+    AutoTokenizer.from_pretrained(tiny_mlm_dir).save_pretrained(tmp_path / "sine")
+    twin = results.random_twin(tmp_path / "sine", tmp_path / "sine_twin")
+    table = positions(twin)
+    torch.testing.assert_close(table, sinusoidal_positions(*table.shape, rms=0.03))  # the start, not the end
+    assert BertForMaskedLM.from_pretrained(twin).config.position_init == "sinusoidal"
+
+
 def test_results_merge_rejects_unreadable_file(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{}", encoding="utf-8")

@@ -87,7 +87,7 @@ from ._labelled import (
 )
 from ._masking import IGNORE_INDEX, CollatorEpochCallback, MLMCollator, mask_tokens, premask_for_eval
 from ._metrics import load_metric
-from ._model import SparseHeadBertForMaskedLM, build_mlm_model
+from ._model import SparseHeadBertForMaskedLM, build_mlm_model, init_position_embeddings, sinusoidal_positions
 from ._ner import (
     AlignmentAudit,
     NERTagger,
@@ -256,6 +256,8 @@ __all__ = [
     "ToolkitTrainer",
     "block_stats",
     "build_mlm_model",
+    "init_position_embeddings",
+    "sinusoidal_positions",
     "build_wordpiece_tokenizer",
     "check_block_size",
     "check_tokenizer_health",

@@ -117,6 +117,17 @@ class MLMArguments:
             "drawn one by one, at the same rate (1.0: all whole; e.g. 0.5 mixes the two)."
         },
     )
+    position_init: str = field(
+        default="random",
+        metadata={
+            "help": "Start of a fresh model's position embeddings: 'random' (normal, BERT's) or 'sinusoidal' "
+            "(sine/cosine table, still trained; lets attention find relative offsets from the first step)."
+        },
+    )
+    position_init_rms: float | None = field(
+        default=None,
+        metadata={"help": "Root-mean-square size of a sinusoidal start (default: initializer_range, 0.02)."},
+    )
     chinese_segmenter: str | None = field(
         default=None, metadata={"help": "Word segmenter for Chinese whole-word masking: 'jieba'."}
     )

@@ -89,6 +89,54 @@ class SparseHeadBertForMaskedLM(BertForMaskedLM):
                     fh.write("\n")
 
 
+POSITION_INITS = ("random", "sinusoidal")
+
+
+def sinusoidal_positions(num_positions: int, dim: int, rms: float) -> torch.Tensor:
+    """Transformer sine/cosine position table (Vaswani et al., 2017), scaled to root-mean-square ``rms``.
+
+    Row ``p`` holds ``sin(p / 10000^(2i/dim))`` and ``cos(...)`` in alternating columns, so the table for
+    position ``p + k`` is a fixed rotation of the one for ``p``: one linear map of the query or key lets
+    attention look ``k`` tokens back at every position, which a random table only allows position by position.
+    """
+    if dim % 2:
+        raise ToolkitInputError(f"sinusoidal positions need an even hidden size, got {dim}")
+    position = torch.arange(num_positions, dtype=torch.float64).unsqueeze(1)
+    frequency = torch.exp(
+        torch.arange(0, dim, 2, dtype=torch.float64) * (-torch.log(torch.tensor(10000.0)) / dim)
+    )
+    table = torch.zeros(num_positions, dim, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)
+    return (table * (rms / table.pow(2).mean().sqrt())).float()
+
+
+def init_position_embeddings(model, scheme: str, rms: float | None = None) -> None:
+    """Re-initialise a fresh BERT's absolute position embeddings in place and record it in its config.
+
+    ``"random"`` leaves the preset's normal init (std ``initializer_range``). ``"sinusoidal"`` starts the
+    (still trainable) table from :func:`sinusoidal_positions` at root-mean-square ``rms`` (default: the
+    config's ``initializer_range``, the word embeddings' starting size). The scheme is stored as
+    ``config.position_init`` (and ``position_init_rms``) so a random-init twin can be built the same way.
+
+    Raises:
+        ToolkitInputError: an unknown scheme or a non-positive ``rms``.
+    """
+    if scheme not in POSITION_INITS:
+        raise ToolkitInputError(f"--position_init must be one of {', '.join(POSITION_INITS)}, got {scheme!r}")
+    if scheme == "random":
+        return
+    config = model.config
+    rms = config.initializer_range if rms is None else rms
+    if rms <= 0:
+        raise ToolkitInputError(f"--position_init_rms must be positive, got {rms}")
+    base = getattr(model, model.base_model_prefix, model)
+    weight = base.embeddings.position_embeddings.weight
+    with torch.no_grad():
+        weight.copy_(sinusoidal_positions(weight.shape[0], weight.shape[1], rms).to(weight.dtype))
+    config.position_init, config.position_init_rms = scheme, rms
+
+
 def build_mlm_model(
     *,
     config: BertConfig | None = None,

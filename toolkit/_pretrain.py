@@ -11,6 +11,7 @@ from transformers import BertConfig, PreTrainedTokenizerBase, TrainingArguments
 from ._config import CorpusArguments, MLMArguments, TokenizerArguments
 from ._corpus import iter_texts
 from ._errors import ToolkitInputError
+from ._model import POSITION_INITS
 from ._tokenizer import check_tokenizer_health, load_tokenizer, tokenizer_report, train_wordpiece_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,17 @@ def validate_pretrain_options(
         raise ToolkitInputError(
             "give either --preset (train from scratch) or --model_name_or_path (continue), not both"
         )
+    if mlm.model_name_or_path and mlm.position_init != "random":
+        raise ToolkitInputError("--position_init applies to a fresh --preset, not to --model_name_or_path")
+    if mlm.position_init not in POSITION_INITS:
+        raise ToolkitInputError(
+            f"--position_init must be one of {', '.join(POSITION_INITS)}, got {mlm.position_init!r}"
+        )
+    if mlm.position_init_rms is not None and mlm.position_init_rms <= 0:
+        raise ToolkitInputError(f"--position_init_rms must be positive, got {mlm.position_init_rms}")
+    if mlm.position_init_rms is not None and mlm.position_init == "random":
+        # e.g. `--position_init random` over a config that sets both: a deliberate override, not a mistake
+        logger.warning("--position_init_rms %s is unused: --position_init is random", mlm.position_init_rms)
     if mlm.chinese_segmenter and not mlm.whole_word_mask:
         raise ToolkitInputError("--chinese_segmenter only applies with --whole_word_mask true")
     if not 0.0 < mlm.mlm_probability < 1.0:
@@ -200,6 +212,11 @@ def save_pretraining_report(
             "block size": mlm_args.block_size,
             "mlm probability": mlm_args.mlm_probability,
             "whole-word masking": mlm_args.whole_word_mask,
+            **(
+                {"position embeddings start": f"{config.position_init} (rms {config.position_init_rms})"}
+                if getattr(config, "position_init", "random") != "random"
+                else {}
+            ),
             **(
                 {"share of words drawn whole": mlm_args.whole_word_share}
                 if mlm_args.whole_word_mask and mlm_args.whole_word_share < 1.0
