@@ -25,6 +25,7 @@ from toolkit import (
     block_stats,
     build_mlm_model,
     check_block_size,
+    check_resume_position_init,
     count_size,
     hub_target_from_args,
     init_position_embeddings,
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> dict:
     hub = hub_target_from_args(args)  # token, repo id and permissions checked now, not after training
     set_seed(args.seed)  # before the model is built: its random init is part of the run
     resume_from = resolve_resume_checkpoint(args)
+    if resume_from:
+        check_resume_position_init(resume_from, mlm_args)  # the start config.json will record must be true
     if resume_from and not (tok_args.tokenizer_name_or_path or mlm_args.model_name_or_path):
         tok_args.tokenizer_name_or_path = (
             resume_from  # a resumed run must keep the vocabulary it started with

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import copy
+import math
+
 import datasets
 import pytest
 import torch
@@ -237,5 +240,22 @@ def test_sinusoidal_positions_shift_by_one_linear_map(tiny_config):
     assert not hasattr(model.config, "position_init")
     with pytest.raises(ToolkitInputError, match="must be one of"):
         init_position_embeddings(model, "rotary")
-    with pytest.raises(ToolkitInputError, match="even hidden size"):
-        sinusoidal_positions(8, 7, rms=0.02)
+    sine = BertForMaskedLM(copy.deepcopy(tiny_config))  # a copy: the fixture's config is shared
+    init_position_embeddings(sine, "sinusoidal")  # no size given: DEFAULT_POSITION_RMS, recorded
+    assert (sine.config.position_init, sine.config.position_init_rms) == ("sinusoidal", 0.1)
+    table = sine.bert.embeddings.position_embeddings.weight.detach()
+    torch.testing.assert_close(table, sinusoidal_positions(*table.shape, rms=0.1))
+
+    # The values themselves, by hand: column pair i of row p is (sin p*w_i, cos p*w_i), w_i = 10000^(-2i/dim);
+    # an odd size ends with a lone sine column. Position 0's first cosine (cos 0 = 1) gives the scale.
+    for dim in (32, 7):
+        table = sinusoidal_positions(8, dim, rms=0.1).double()
+        assert table.pow(2).mean().sqrt().item() == pytest.approx(0.1, rel=1e-6)
+        table = table / table[0, 1]
+        for p in range(8):
+            for col in range(dim):
+                angle = p * 10000.0 ** (-2 * (col // 2) / dim)
+                expected = math.sin(angle) if col % 2 == 0 else math.cos(angle)
+                assert table[p, col].item() == pytest.approx(expected, abs=1e-6), (dim, p, col)
+    # Even size: every pair has mean square 1/2, so the scale is exactly rms * sqrt(2).
+    assert sinusoidal_positions(8, 32, rms=0.1)[0, 1].item() == pytest.approx(0.1 * math.sqrt(2), rel=1e-6)

@@ -126,6 +126,9 @@ def test_resume_continues_the_same_loss_curve(corpus_dir, tmp_path):
     resumed = tmp_path / "resumed"
     resumed.mkdir()
     shutil.copytree(full / "checkpoint-3", resumed / "checkpoint-3")
+    # Resuming with another position start would mislabel config.json: refused before any data is read.
+    with pytest.raises(ToolkitInputError, match="began with position embeddings random"):
+        pretrain.main(tiny_recipe_flags(corpus_dir, resumed, *common, "--position_init", "sinusoidal"))
     pretrain.main(tiny_recipe_flags(corpus_dir, resumed, *common))
     a, b = _losses(full), _losses(resumed)
     assert [s for s in b if s > 3] == [4, 5, 6]
@@ -267,17 +270,36 @@ def test_sinusoidal_position_start_is_trained_saved_and_recorded(corpus_dir, tmp
     pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "r", *flags))
     assert "--position_init_rms 0.05 is unused" in caplog.text
     assert not hasattr(BertForMaskedLM.from_pretrained(tmp_path / "r").config, "position_init")
-    with pytest.raises(ToolkitInputError, match="not to --model_name_or_path"):
-        pretrain.main(
-            tiny_recipe_flags(
-                corpus_dir,
-                tmp_path / "c",
-                "--model_name_or_path",
-                str(tmp_path / "o"),
-                "--position_init",
-                "sinusoidal",
-            )
-        )
+    flags = tiny_recipe_flags(corpus_dir, tmp_path / "c", "--model_name_or_path", str(tmp_path / "o"))
+    i = flags.index("--config_overrides")  # refused on its own with a checkpoint: keep it out of the way
+    del flags[i : i + 2]
+    with pytest.raises(ToolkitInputError, match="--position_init applies to a fresh --preset"):
+        pretrain.main([*flags, "--position_init", "sinusoidal"])
+
+
+def test_resume_refuses_another_position_start(tmp_path):
+    from toolkit import MLMArguments, check_resume_position_init
+
+    def checkpoint(name: str, **config) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "config.json").write_text(json.dumps({"model_type": "bert", **config}))
+        return path
+
+    before = checkpoint("checkpoint-4")  # begun before the option existed: a random table, unrecorded
+    sine = checkpoint("checkpoint-8", position_init="sinusoidal", position_init_rms=0.1)
+    check_resume_position_init(before, MLMArguments())
+    check_resume_position_init(sine, MLMArguments(position_init="sinusoidal"))  # the default size is 0.1
+    with pytest.raises(
+        ToolkitInputError, match=r"began with position embeddings random, .* sinusoidal \(rms 0.1\)"
+    ):
+        check_resume_position_init(before, MLMArguments(position_init="sinusoidal"))
+    with pytest.raises(ToolkitInputError, match=r"sinusoidal \(rms 0.1\), but this run asks for random"):
+        check_resume_position_init(sine, MLMArguments())
+    with pytest.raises(ToolkitInputError, match="asks for sinusoidal \\(rms 0.3\\)"):
+        check_resume_position_init(sine, MLMArguments(position_init="sinusoidal", position_init_rms=0.3))
+    # Continuing from a checkpoint (--model_name_or_path) keeps that model's table: nothing to compare.
+    check_resume_position_init(before, MLMArguments(model_name_or_path=str(sine)))
 
 
 def test_eval_without_validation_data_is_refused(corpus_dir, tmp_path):

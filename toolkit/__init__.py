@@ -87,7 +87,15 @@ from ._labelled import (
 )
 from ._masking import IGNORE_INDEX, CollatorEpochCallback, MLMCollator, mask_tokens, premask_for_eval
 from ._metrics import load_metric
-from ._model import SparseHeadBertForMaskedLM, build_mlm_model, init_position_embeddings, sinusoidal_positions
+from ._model import (
+    DEFAULT_POSITION_RMS,
+    POSITION_INITS,
+    SparseHeadBertForMaskedLM,
+    build_mlm_model,
+    check_position_init,
+    init_position_embeddings,
+    sinusoidal_positions,
+)
 from ._ner import (
     AlignmentAudit,
     NERTagger,
@@ -122,6 +130,7 @@ from ._presets import (
 from ._pretrain import (
     block_stats,
     check_block_size,
+    check_resume_position_init,
     obtain_tokenizer,
     save_pretraining_report,
     validate_pretrain_options,
@@ -239,7 +248,9 @@ __all__ = [
     "VectorSet",
     "escape_token",
     "unescape_token",
+    "DEFAULT_POSITION_RMS",
     "IGNORE_INDEX",
+    "POSITION_INITS",
     "PRESET_NAMES",
     "SPECIAL_TOKENS",
     "CollatorEpochCallback",
@@ -256,15 +267,16 @@ __all__ = [
     "ToolkitTrainer",
     "block_stats",
     "build_mlm_model",
-    "init_position_embeddings",
-    "sinusoidal_positions",
     "build_wordpiece_tokenizer",
     "check_block_size",
+    "check_position_init",
+    "check_resume_position_init",
     "check_tokenizer_health",
     "conll_text",
     "count_size",
     "format_duration",
     "format_preset_table",
+    "init_position_embeddings",
     "is_cjk_char",
     "iter_texts",
     "load_corpus",
@@ -286,6 +298,7 @@ __all__ = [
     "scan_text_file",
     "segment_word_starts",
     "setup_logging",
+    "sinusoidal_positions",
     "split_lines_into_blocks",
     "tokenize_and_pack",
     "tokenizer_report",

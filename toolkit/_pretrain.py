@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 
 import datasets
 import torch
@@ -11,7 +13,7 @@ from transformers import BertConfig, PreTrainedTokenizerBase, TrainingArguments
 from ._config import CorpusArguments, MLMArguments, TokenizerArguments
 from ._corpus import iter_texts
 from ._errors import ToolkitInputError
-from ._model import POSITION_INITS
+from ._model import DEFAULT_POSITION_RMS, check_position_init
 from ._tokenizer import check_tokenizer_health, load_tokenizer, tokenizer_report, train_wordpiece_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -40,12 +42,7 @@ def validate_pretrain_options(
         )
     if mlm.model_name_or_path and mlm.position_init != "random":
         raise ToolkitInputError("--position_init applies to a fresh --preset, not to --model_name_or_path")
-    if mlm.position_init not in POSITION_INITS:
-        raise ToolkitInputError(
-            f"--position_init must be one of {', '.join(POSITION_INITS)}, got {mlm.position_init!r}"
-        )
-    if mlm.position_init_rms is not None and mlm.position_init_rms <= 0:
-        raise ToolkitInputError(f"--position_init_rms must be positive, got {mlm.position_init_rms}")
+    check_position_init(mlm.position_init, mlm.position_init_rms)
     if mlm.position_init_rms is not None and mlm.position_init == "random":
         # e.g. `--position_init random` over a config that sets both: a deliberate override, not a mistake
         logger.warning("--position_init_rms %s is unused: --position_init is random", mlm.position_init_rms)
@@ -72,6 +69,34 @@ def validate_pretrain_options(
     if corpus.encoding_errors not in ("strict", "replace"):
         raise ToolkitInputError(
             f"--encoding_errors must be 'strict' or 'replace', got {corpus.encoding_errors!r}"
+        )
+
+
+def check_resume_position_init(checkpoint: str | os.PathLike, mlm: MLMArguments) -> None:
+    """A resumed fresh-preset run must ask for the position start its checkpoint was begun with.
+
+    The checkpoint's weights replace the new model's, but ``config.json`` (and so the model card and a
+    random-init twin) would record this run's flags: a mismatch is refused rather than mislabelled.
+
+    Raises:
+        ToolkitInputError: naming both starts and the ways out.
+    """
+    path = os.path.join(checkpoint, "config.json")
+    if mlm.model_name_or_path or not os.path.isfile(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        saved = json.load(f)
+
+    def start(scheme: str, rms: float | None) -> str:
+        return scheme if scheme == "random" else f"{scheme} (rms {rms})"
+
+    was = start(saved.get("position_init", "random"), saved.get("position_init_rms"))
+    asked = start(mlm.position_init, mlm.position_init_rms or DEFAULT_POSITION_RMS)
+    if was != asked:
+        raise ToolkitInputError(
+            f"resuming from {checkpoint}, which began with position embeddings {was}, but this run asks for "
+            f"{asked}: pass the checkpoint's --position_init/--position_init_rms, or start afresh in another "
+            "--output_dir (or remove its checkpoint-* folders)"
         )
 
 
