@@ -21,7 +21,8 @@ pretrain_curves.png (validation loss against tokens seen); --readme replaces the
 markers of README.md. --resume reuses the stages an earlier results.json in <output_dir> records with the
 same command and config file (and, for fine-tuning, the same starting checkpoint); every finished stage is also
 recorded at once in <output_dir>/progress.json, so that --resume after a crash or a kill in the middle of a row
-loses only the stage that was running.
+loses only the stage that was running; a pretraining killed midway goes on from its last checkpoint (its time
+is then estimated from the last call's throughput, marked ≈ in the table).
 """
 
 from __future__ import annotations
@@ -388,7 +389,8 @@ def render_table(rows: list[dict]) -> str:
         for t in r["tasks"]:
             lines.append(
                 f"| {r['language']} | {r['preset']} | {p['params'] / 1e6:.1f} M | {p['tokens_seen'] / 1e6:.1f} M | "
-                f"{p['wall_seconds'] / 60:.0f} min | {p['tokens_per_second']:,.0f} | {p['eval_loss']:.2f} "
+                f"{'≈' if p.get('wall_seconds_estimated') else ''}{p['wall_seconds'] / 60:.0f} min | "
+                f"{p['tokens_per_second']:,.0f} | {p['eval_loss']:.2f} "
                 f"({p['eval_perplexity']:.0f}) | {t['task']} {SPLIT_NAMES.get((t['task'], t['split']), t['split'])} "
                 f"{t['metric']} | {_minutes(t)} | "
                 f"{t['pretrained']:.2%}{_rates(t, 'pretrained')} | "
@@ -518,8 +520,7 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
             "config_sha256": key[1],
             "params": saved["model"]["params"],
             "tokens_seen": metrics["train_tokens_seen"],
-            "wall_seconds": round(wall, 1),
-            "tokens_per_second": round(metrics["train_tokens_seen"] / metrics["train_runtime"], 1),
+            **pretrain_timing(metrics, wall),
             "eval_loss": metrics["eval_loss"],
             "eval_perplexity": metrics["eval_perplexity"],
             "curve": curve,
@@ -589,6 +590,24 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
             }
         )
     return row
+
+
+def pretrain_timing(metrics: dict, wall: float) -> dict:
+    """Pretraining throughput and time from ``recipes/pretrain.py``'s metrics and this call's wall time.
+
+    A pretraining stopped and resumed (rerunning the same command goes on from its last checkpoint) is
+    timed by its last call only: throughput is that call's tokens over its ``train_runtime``, and the time
+    of the whole run is estimated at that rate (``wall_seconds_estimated``), plus this call's start-up.
+    """
+    this_run = metrics.get("train_tokens_this_run", metrics["train_tokens_seen"])
+    rate = this_run / metrics["train_runtime"]
+    timing = {"wall_seconds": round(wall, 1), "tokens_per_second": round(rate, 1)}
+    if "resumed_from_step" in metrics:
+        setup = max(0.0, wall - metrics["train_runtime"])
+        timing["wall_seconds"] = round(metrics["train_tokens_seen"] / rate + setup, 1)
+        timing["wall_seconds_estimated"] = True
+        timing["resumed_from_step"] = metrics["resumed_from_step"]
+    return timing
 
 
 def row_command(preset: str, lang: str, out: Path, opts) -> str:

@@ -11,7 +11,9 @@ Every option: ``python recipes/pretrain.py --help``. Flags override ``--config``
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+from pathlib import Path
 
 from transformers import TrainingArguments, pipeline, set_seed
 
@@ -61,8 +63,11 @@ def main(argv: list[str] | None = None) -> dict:
     hub = hub_target_from_args(args)  # token, repo id and permissions checked now, not after training
     set_seed(args.seed)  # before the model is built: its random init is part of the run
     resume_from = resolve_resume_checkpoint(args)
+    start_step, start_tokens = 0, 0
     if resume_from:
         check_resume_position_init(resume_from, mlm_args)  # the start config.json will record must be true
+        state = json.loads((Path(resume_from) / "trainer_state.json").read_text(encoding="utf-8"))
+        start_step, start_tokens = state["global_step"], state.get("num_input_tokens_seen", 0)
     if resume_from and not (tok_args.tokenizer_name_or_path or mlm_args.model_name_or_path):
         tok_args.tokenizer_name_or_path = (
             resume_from  # a resumed run must keep the vocabulary it started with
@@ -167,6 +172,10 @@ def main(argv: list[str] | None = None) -> dict:
     # 7. Evaluate: validation MLM loss and perplexity on fixed masks.
     metrics = dict(train_result.metrics)
     metrics["train_tokens_seen"] = trainer.state.num_input_tokens_seen
+    # train_runtime times this call only: after a resume, its throughput is this call's tokens over it.
+    metrics["train_tokens_this_run"] = trainer.state.num_input_tokens_seen - start_tokens
+    if resume_from:
+        metrics["resumed_from_step"] = start_step
     if eval_blocks is not None:
         metrics.update(trainer.evaluate())
         metrics["eval_perplexity"] = perplexity(metrics["eval_loss"])

@@ -121,7 +121,9 @@ def test_seeded_loss_regression(corpus_dir, fixed_tokenizer_dir, tmp_path):
 def test_resume_continues_the_same_loss_curve(corpus_dir, tmp_path):
     common = ("--max_steps", "6", "--save_strategy", "steps", "--save_steps", "3")
     full = tmp_path / "full"
-    pretrain.main(tiny_recipe_flags(corpus_dir, full, *common))
+    first = pretrain.main(tiny_recipe_flags(corpus_dir, full, *common))
+    assert first["train_tokens_this_run"] == first["train_tokens_seen"] > 0
+    assert "resumed_from_step" not in first
     # An interrupted run: only checkpoint-3 exists in its output directory. Re-running resumes from it.
     resumed = tmp_path / "resumed"
     resumed.mkdir()
@@ -129,7 +131,11 @@ def test_resume_continues_the_same_loss_curve(corpus_dir, tmp_path):
     # Resuming with another position start would mislabel config.json: refused before any data is read.
     with pytest.raises(ToolkitInputError, match="began with position embeddings random"):
         pretrain.main(tiny_recipe_flags(corpus_dir, resumed, *common, "--position_init", "sinusoidal"))
-    pretrain.main(tiny_recipe_flags(corpus_dir, resumed, *common))
+    second = pretrain.main(tiny_recipe_flags(corpus_dir, resumed, *common))
+    # Throughput after a resume counts only the tokens this call trained on (train_runtime times this call).
+    at_3 = json.loads((full / "checkpoint-3" / "trainer_state.json").read_text())["num_input_tokens_seen"]
+    assert second["resumed_from_step"] == 3 and second["train_tokens_seen"] == first["train_tokens_seen"]
+    assert 0 < second["train_tokens_this_run"] == second["train_tokens_seen"] - at_3
     a, b = _losses(full), _losses(resumed)
     assert [s for s in b if s > 3] == [4, 5, 6]
     torch.testing.assert_close(

@@ -154,6 +154,52 @@ def test_random_twin_starts_positions_as_its_pretraining_did(tiny_mlm_dir, tmp_p
     assert BertForMaskedLM.from_pretrained(twin).config.position_init == "sinusoidal"
 
 
+def test_pretraining_time_of_a_resumed_run_is_estimated_from_its_last_call():
+    whole = {"train_tokens_seen": 1000, "train_tokens_this_run": 1000, "train_runtime": 10.0}
+    assert results.pretrain_timing(whole, 12.0) == {"wall_seconds": 12.0, "tokens_per_second": 100.0}
+    # Resumed at step 30 for the last 400 tokens: 400 / 8 s = 50 tokens/s, not 1000 / 8; the whole run at that
+    # rate is 20 s, plus this call's 2 s of start-up.
+    resumed = {**whole, "train_tokens_this_run": 400, "train_runtime": 8.0, "resumed_from_step": 30}
+    timing = results.pretrain_timing(resumed, 10.0)
+    assert timing == {
+        "wall_seconds": 22.0,
+        "tokens_per_second": 50.0,
+        "wall_seconds_estimated": True,
+        "resumed_from_step": 30,
+    }
+    # Metrics written before train_tokens_this_run existed: every token was this call's.
+    assert (
+        results.pretrain_timing({"train_tokens_seen": 500, "train_runtime": 5.0}, 6.0)["tokens_per_second"]
+        == 100
+    )
+    row = {
+        "language": "en",
+        "preset": "mini",
+        "pretrain": {
+            "params": 7.5e6,
+            "tokens_seen": 4.4e7,
+            "eval_loss": 4.0,
+            "eval_perplexity": 54.6,
+            **timing,
+        },
+        "tasks": [
+            {
+                "task": "sst2",
+                "split": "validation",
+                "metric": "accuracy",
+                "pretrained": 0.8,
+                "random_init": 0.79,
+                "margin": 0.01,
+                "runs": [],
+            }
+        ],
+    }
+    assert "| ≈0 min | 50 |" in results.render_table([row])
+    assert "| 0 min | 50 |" in results.render_table(
+        [{**row, "pretrain": {**row["pretrain"], "wall_seconds_estimated": False}}]
+    )
+
+
 def test_results_merge_rejects_unreadable_file(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{}", encoding="utf-8")
