@@ -402,3 +402,31 @@ def test_run_cli_tears_the_process_group_down(outcome, tmp_path):
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def test_throughput_after_an_evaluation_counts_only_the_steps_since_it(tiny_mlm_dir, tmp_path, monkeypatch):
+    """An evaluation between two training logs restarts the interval at the evaluation's step: with the
+    evaluation every 1,000 steps and logs every 400, the interval after it is 300 steps, not 400."""
+    from transformers import BertForMaskedLM, TrainingArguments
+
+    from toolkit import _training
+
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", disable_tqdm=True)
+    trainer = _training.ToolkitTrainer(model=BertForMaskedLM.from_pretrained(tiny_mlm_dir), args=args)
+    trainer.state.max_steps = 2000
+    now = [0.0]
+    monkeypatch.setattr(_training.time, "perf_counter", lambda: now[0])
+
+    def at(step, seconds):
+        trainer.state.global_step, trainer.state.num_input_tokens_seen, now[0] = step, step * 100, seconds
+
+    at(800, 0.0)
+    trainer.log({"loss": 6.0})
+    at(1000, 20.0)  # 200 steps in 20 s, then an evaluation that ends at 50 s
+    now[0] = 50.0
+    trainer.log({"eval_loss": 5.9})
+    at(1200, 70.0)  # 200 steps in 20 s since the evaluation: 20,000 tokens / 20 s
+    trainer.log({"loss": 5.8})
+    last = trainer.state.log_history[-1]
+    assert last["tokens_per_second"] == 1000.0
+    assert last["eta_seconds"] == 800 * 0.1  # 0.1 s per step, 800 steps left

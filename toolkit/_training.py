@@ -66,8 +66,8 @@ class ToolkitTrainer(Trainer):
                 )
             self._last_log = (now, step, tokens)
         elif self._last_log is not None and any(k.startswith("eval_") for k in logs):
-            # Evaluation time is not training throughput: restart the interval after it.
-            self._last_log = (time.perf_counter(), self._last_log[1], self._last_log[2])
+            # Evaluation time is not training throughput: restart the interval after it, from this step.
+            self._last_log = (time.perf_counter(), self.state.global_step, self.state.num_input_tokens_seen)
         if self.report_perplexity and "eval_loss" in logs and "eval_perplexity" not in logs:
             logs["eval_perplexity"] = perplexity(logs["eval_loss"])
         super().log(logs, start_time)
