@@ -3,7 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from transformers import BertForMaskedLM, TrainingArguments
+import torch
+from transformers import BertForMaskedLM, TrainingArguments, get_scheduler
 
 from toolkit import (
     PRESET_NAMES,
@@ -105,3 +106,37 @@ def test_every_shipped_pretrain_config_parses(path):
     assert not args.bf16  # never on this CPU
     if corpus.train_files:  # real-data configs point into ../shared/data
         assert all(f.startswith("../shared/data/") for f in corpus.train_files)
+
+
+def test_a_yaml_mapping_reaches_a_dict_option(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "output_dir: out\nlr_scheduler_type: warmup_stable_decay\n"
+        "lr_scheduler_kwargs:\n  num_decay_steps: 30\n  decay_type: linear\n",
+        encoding="utf-8",
+    )
+    *_, args = parse_config(ARG_TYPES, ["--config", str(cfg)])
+    assert args.lr_scheduler_kwargs == {"num_decay_steps": 30, "decay_type": "linear"}
+
+
+def test_the_mini_english_schedule_holds_the_full_rate_until_its_last_quarter():
+    *_, args = parse_config(
+        ARG_TYPES, ["--config", str(CONFIG_DIR / "mini_en.yaml"), "--output_dir", "unused"]
+    )
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
+    schedule = get_scheduler(
+        args.lr_scheduler_type,
+        optimizer,
+        num_warmup_steps=args.warmup_steps,
+        num_training_steps=args.max_steps,
+        scheduler_specific_kwargs=args.lr_scheduler_kwargs,
+    )
+    rates = []
+    for _ in range(args.max_steps):
+        rates.append(schedule.get_last_lr()[0])
+        optimizer.step()
+        schedule.step()
+    quarter = args.max_steps // 4
+    assert rates[int(args.warmup_steps)] == pytest.approx(args.learning_rate)
+    assert rates[args.max_steps - quarter - 1] == pytest.approx(args.learning_rate)
+    assert rates[-1] < 0.01 * args.learning_rate

@@ -6,6 +6,7 @@ YAML file are errors, not silently ignored.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -153,7 +154,10 @@ class MLMArguments:
 
 
 def yaml_to_argv(path: str | os.PathLike) -> list[str]:
-    """Turn a YAML mapping into command-line flags (lists become repeated values)."""
+    """Turn a YAML mapping into command-line flags (lists become repeated values, mappings JSON strings).
+
+    A mapping is for the ``TrainingArguments`` options that take a dict, such as ``lr_scheduler_kwargs``.
+    """
     try:
         with open(path, encoding="utf-8") as fh:
             values = yaml.safe_load(fh) or {}
@@ -171,7 +175,7 @@ def yaml_to_argv(path: str | os.PathLike) -> list[str]:
         if isinstance(value, list):
             argv.extend(str(v) for v in value)
         elif isinstance(value, dict):
-            raise ToolkitInputError(f"config file {str(path)!r}: option {key!r} must be a scalar or a list")
+            argv.append(json.dumps(value))
         else:
             argv.append(str(value))
     return argv
