@@ -119,7 +119,10 @@ def test_a_yaml_mapping_reaches_a_dict_option(tmp_path):
     assert args.lr_scheduler_kwargs == {"num_decay_steps": 30, "decay_type": "linear"}
 
 
-def test_the_mini_english_schedule_holds_the_full_rate_until_its_last_quarter():
+def test_the_mini_english_schedule_keeps_most_of_its_rate_through_the_plateau():
+    """benchmarks/RESULTS.md: the mini English model left its loss plateau (about 6.1) by 8 M tokens only on
+    the slow 21,600-step linear decay (0.85e-3 there); a 7,200-step decay (0.52e-3 there) never left it,
+    and a warmup-stable-decay schedule left it only in its decay. Guard the schedule the table row uses."""
     *_, args = parse_config(
         ARG_TYPES, ["--config", str(CONFIG_DIR / "mini_en.yaml"), "--output_dir", "unused"]
     )
@@ -127,16 +130,17 @@ def test_the_mini_english_schedule_holds_the_full_rate_until_its_last_quarter():
     schedule = get_scheduler(
         args.lr_scheduler_type,
         optimizer,
-        num_warmup_steps=args.warmup_steps,
+        num_warmup_steps=int(args.warmup_steps),
         num_training_steps=args.max_steps,
         scheduler_specific_kwargs=args.lr_scheduler_kwargs,
     )
+    tokens_per_step = args.per_device_train_batch_size * 128
     rates = []
     for _ in range(args.max_steps):
         rates.append(schedule.get_last_lr()[0])
         optimizer.step()
         schedule.step()
-    quarter = args.max_steps // 4
-    assert rates[int(args.warmup_steps)] == pytest.approx(args.learning_rate)
-    assert rates[args.max_steps - quarter - 1] == pytest.approx(args.learning_rate)
+    at_8m = rates[8_000_000 // tokens_per_step]
+    assert 0.8 * args.learning_rate <= at_8m <= args.learning_rate
+    assert args.max_steps * tokens_per_step >= 40_000_000
     assert rates[-1] < 0.01 * args.learning_rate
