@@ -42,6 +42,7 @@ from toolkit import (
     plot_confusion_matrix,
     prepare_training_args,
     read_classification,
+    rescale_embeddings,
     run_cli,
     save_finetune_outputs,
     setup_logging,
@@ -130,6 +131,8 @@ def main(argv: list[str] | None = None) -> dict:
         problem_type="multi_label_classification" if ft.multi_label else None,
         dropout=ft.dropout,
     )
+    if ft.embedding_rms is not None:  # same function, the random init's pace for grown embeddings
+        loading["embedding_scale"] = rescale_embeddings(model, ft.embedding_rms)
     if ft.uniform_top_attention:
         uniform_top_attention(model)  # [CLS]'s top-layer attention starts as the mean of the sequence
         if ft.freeze_layers >= model.config.num_hidden_layers:
@@ -212,6 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
             "max length": ft.max_length,
             "multi-label": ft.multi_label,
             "top-layer attention started uniform": ft.uniform_top_attention,
+            **({"embedding RMS cap": ft.embedding_rms} if ft.embedding_rms is not None else {}),
         },
         headline_keys=("accuracy", "macro_f1"),
         usage='from transformers import pipeline\n\nclf = pipeline("text-classification", model="MODEL")\n'

@@ -540,3 +540,78 @@ def test_two_process_finetuning_with_a_test_file(recipe, base_model, labelled, t
     else:
         assert 0.0 <= test["overall_f1"] <= 1.0
         assert (out / "test_predictions.conll").read_text().strip().count("\n\n") == 29
+
+
+def test_rescale_embeddings_keeps_the_function_and_caps_the_rms(base_model):
+    """Grown embeddings are scaled down to the cap with the layer's output unchanged (the layer norm after the
+    sum absorbs the common factor); position and token-type tables shrink by the same factor, so scaling the
+    word table alone, which would change the output, is not what happens. A fresh model is left alone."""
+    from transformers import AutoModelForTokenClassification
+
+    from toolkit import load_finetune_model, rescale_embeddings
+
+    model, _ = load_finetune_model(
+        AutoModelForTokenClassification, str(base_model), labels=["O", "B-X", "I-X"]
+    )
+    model.eval()
+    emb = model.bert.embeddings
+    with torch.no_grad():  # as pretraining does: tables far above the initialisation's 0.02
+        emb.word_embeddings.weight.mul_(20)
+        emb.position_embeddings.weight.mul_(5)
+        emb.token_type_embeddings.weight.mul_(5)
+    ids = torch.tensor([[2, 5, 9, 14, 3], [2, 7, 7, 3, 0]])
+    types = torch.tensor([[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]])
+    before_out = emb(input_ids=ids, token_type_ids=types)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    word_rms = emb.word_embeddings.weight.pow(2).mean().sqrt().item()
+    factor = rescale_embeddings(model, 0.02)
+    assert factor == pytest.approx(0.02 / word_rms)
+    assert emb.word_embeddings.weight.pow(2).mean().sqrt().item() == pytest.approx(0.02, rel=1e-4)
+    for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+        key = f"bert.embeddings.{name}.weight"
+        torch.testing.assert_close(model.state_dict()[key], before[key] * factor)
+    torch.testing.assert_close(emb(input_ids=ids, token_type_ids=types), before_out, atol=1e-4, rtol=1e-4)
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == {
+        f"bert.embeddings.{n}.weight"
+        for n in ("word_embeddings", "position_embeddings", "token_type_embeddings")
+    }
+    # Scaling the word table alone would have changed the output: the test can tell the two apart.
+    with torch.no_grad():
+        emb.word_embeddings.weight.mul_(0.5)
+    assert not torch.allclose(emb(input_ids=ids, token_type_ids=types), before_out, atol=1e-3)
+    # At or below the cap: nothing changes.
+    snapshot = {k: v.clone() for k, v in model.state_dict().items()}
+    assert rescale_embeddings(model, 0.02) == 1.0
+    assert all(torch.equal(v, snapshot[k]) for k, v in model.state_dict().items())
+    with pytest.raises(ToolkitInputError, match="must be positive"):
+        rescale_embeddings(model, 0.0)
+    with pytest.raises(ToolkitInputError, match="BERT-style embedding layer"):
+        rescale_embeddings(torch.nn.Linear(2, 2), 0.02)
+
+
+@pytest.mark.parametrize("recipe", ["train_classifier", "train_ner"])
+def test_embedding_rms_in_the_recipes(recipe, base_model, labelled, tmp_path, monkeypatch):
+    """Both recipes apply the cap to the model they train, record the factor in metrics.json and name the
+    cap in the model card; without the option the embeddings are not touched."""
+    from toolkit import rescale_embeddings
+
+    module = {"train_classifier": train_classifier, "train_ner": train_ner}[recipe]
+    calls = []
+
+    def spy(model, rms):
+        calls.append((type(model).__name__, rms))
+        return rescale_embeddings(model, rms)
+
+    monkeypatch.setattr(module, "rescale_embeddings", spy)
+    train = labelled["topic_train"] if recipe == "train_classifier" else labelled["ner_train"]
+    flags = ["--model_name_or_path", str(base_model), "--train_file", str(train)]
+    results = module.main([*flags, "--embedding_rms", "0.001", *_common(tmp_path / "on")])
+    head = "SequenceClassification" if recipe == "train_classifier" else "TokenClassification"
+    assert calls == [(f"BertFor{head}", 0.001)]
+    assert 0 < results["loading_report"]["embedding_scale"] < 1  # the fixture's tables are above 0.001
+    saved = json.loads((tmp_path / "on" / "metrics.json").read_text())
+    assert saved["loading_report"]["embedding_scale"] == results["loading_report"]["embedding_scale"]
+    assert "| embedding RMS cap | 0.0010 |" in (tmp_path / "on" / "README.md").read_text()
+    results = module.main([*flags, *_common(tmp_path / "off")])
+    assert len(calls) == 1 and "embedding_scale" not in results["loading_report"]
