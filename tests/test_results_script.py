@@ -42,6 +42,7 @@ def test_results_script_smoke(tmp_path):
         assert t["margin"] == t["pretrained"] - t["random_init"]
         assert "--model_name_or_path" in t["pretrained_command"]
         assert t["pretrained_seconds"] > 0 and t["random_init_seconds"] > 0
+        assert all(r["train_loss"] > 0 for r in t["runs"])  # recorded per run, from the recipe's metrics
     saved = json.loads((tmp_path / "r" / "results.json").read_text())
     saved_copy = tmp_path / "first.json"
     saved_copy.write_text(json.dumps(saved), encoding="utf-8")
