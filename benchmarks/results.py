@@ -267,7 +267,8 @@ def finetune_or_reuse(
         run["decoding"] = decoding
     if "validation" in result:
         run["validation_score"] = result["validation"][metric]
-    if "train_loss" in result.get("train", {}):  # mean over the run: tells underfitting from a generalisation gap
+    # The run's mean training loss: tells underfitting from a generalisation gap.
+    if "train_loss" in result.get("train", {}):
         run["train_loss"] = round(result["train"]["train_loss"], 4)
     if progress is not None:
         record_progress(progress, "finetune", run)
