@@ -27,6 +27,7 @@ from toolkit import (
     FinetuneArguments,
     ToolkitInputError,
     ToolkitTrainer,
+    adjust_embeddings,
     build_label_map,
     check_labels_known,
     class_balance,
@@ -42,7 +43,6 @@ from toolkit import (
     plot_confusion_matrix,
     prepare_training_args,
     read_classification,
-    rescale_embeddings,
     run_cli,
     save_finetune_outputs,
     setup_logging,
@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> dict:
         problem_type="multi_label_classification" if ft.multi_label else None,
         dropout=ft.dropout,
     )
-    if ft.embedding_rms is not None:  # same function, the random init's pace for grown embeddings
-        loading["embedding_scale"] = rescale_embeddings(model, ft.embedding_rms)
+    embedding_report, embedding_card = adjust_embeddings(model, ft)  # --embedding_rms, --position_rms_ratio
+    loading.update(embedding_report)
     if ft.uniform_top_attention:
         uniform_top_attention(model)  # [CLS]'s top-layer attention starts as the mean of the sequence
         if ft.freeze_layers >= model.config.num_hidden_layers:
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
             "max length": ft.max_length,
             "multi-label": ft.multi_label,
             "top-layer attention started uniform": ft.uniform_top_attention,
-            **({"embedding RMS cap": ft.embedding_rms} if ft.embedding_rms is not None else {}),
+            **embedding_card,
         },
         headline_keys=("accuracy", "macro_f1"),
         usage='from transformers import pipeline\n\nclf = pipeline("text-classification", model="MODEL")\n'

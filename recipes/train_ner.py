@@ -29,6 +29,7 @@ from toolkit import (
     FinetuneArguments,
     ToolkitInputError,
     ToolkitTrainer,
+    adjust_embeddings,
     build_label_map,
     check_labels_known,
     encode_ner_dataset,
@@ -42,7 +43,6 @@ from toolkit import (
     prepare_training_args,
     read_conll,
     read_ner_jsonl,
-    rescale_embeddings,
     run_cli,
     save_finetune_outputs,
     score_ner_split,
@@ -119,8 +119,8 @@ def main(argv: list[str] | None = None) -> dict:
     model, loading = load_finetune_model(
         AutoModelForTokenClassification, ft.model_name_or_path, labels=labels, dropout=ft.dropout
     )
-    if ft.embedding_rms is not None:  # same function, the random init's pace for grown embeddings
-        loading["embedding_scale"] = rescale_embeddings(model, ft.embedding_rms)
+    embedding_report, embedding_card = adjust_embeddings(model, ft)  # --embedding_rms, --position_rms_ratio
+    loading.update(embedding_report)
     freeze_parameters(model, embeddings=ft.freeze_embeddings, layers=ft.freeze_layers)
 
     # 5. Train (dynamic padding, length grouping).
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
             "window stride": ft.stride,
             "label all sub-tokens": ft.label_all_tokens,
             "decoding": DECODINGS[ft.constrained_decoding],
-            **({"embedding RMS cap": ft.embedding_rms} if ft.embedding_rms is not None else {}),
+            **embedding_card,
         },
         headline_keys=("overall_f1", "overall_precision", "overall_recall"),
         usage='from transformers import pipeline\n\nner = pipeline("token-classification", model="MODEL", '

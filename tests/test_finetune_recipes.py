@@ -590,10 +590,53 @@ def test_rescale_embeddings_keeps_the_function_and_caps_the_rms(base_model):
         rescale_embeddings(torch.nn.Linear(2, 2), 0.02)
 
 
+def test_raise_position_embeddings_restores_the_balance(base_model):
+    """A position table pretraining left small beside the word table is scaled up to the asked ratio,
+    measured over the rows fine-tuning uses; nothing else changes, the output does (unlike the RMS cap), and a
+    table already large enough is left alone."""
+    from transformers import AutoModelForTokenClassification
+
+    from toolkit import load_finetune_model, raise_position_embeddings, rescale_embeddings
+
+    model, _ = load_finetune_model(
+        AutoModelForTokenClassification, str(base_model), labels=["O", "B-X", "I-X"]
+    )
+    model.eval()
+    emb = model.bert.embeddings
+    with torch.no_grad():  # as masked-LM pretraining leaves them: words 3x the trained positions
+        emb.word_embeddings.weight.mul_(20)
+        emb.position_embeddings.weight[:8].mul_(20 / 3)
+    rms = lambda w: w.pow(2).mean().sqrt().item()  # noqa: E731
+    ratio_before = rms(emb.position_embeddings.weight[:8]) / rms(emb.word_embeddings.weight)
+    ids = torch.tensor([[2, 5, 9, 14, 3]])
+    before_out = emb(input_ids=ids)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    factor = raise_position_embeddings(model, 1.0, positions=8)
+    assert factor == pytest.approx(1.0 / ratio_before, rel=1e-4) and factor > 2
+    assert rms(emb.position_embeddings.weight[:8]) == pytest.approx(rms(emb.word_embeddings.weight), rel=1e-4)
+    key = "bert.embeddings.position_embeddings.weight"
+    torch.testing.assert_close(model.state_dict()[key], before[key] * factor)
+    assert {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])} == {key}
+    assert not torch.allclose(emb(input_ids=ids), before_out, atol=1e-3)
+    # The cap keeps the ratio, so the two compose: the ratio holds after it, and a second call is a no-op.
+    rescale_embeddings(model, 0.02)
+    snapshot = {k: v.clone() for k, v in model.state_dict().items()}
+    assert raise_position_embeddings(model, 0.99, positions=8) == 1.0
+    assert all(torch.equal(v, snapshot[k]) for k, v in model.state_dict().items())
+    with pytest.raises(ToolkitInputError, match="must be positive"):
+        raise_position_embeddings(model, 0.0)
+    with pytest.raises(ToolkitInputError, match="at least 1"):
+        raise_position_embeddings(model, 1.0, positions=0)
+    with pytest.raises(ToolkitInputError, match="absolute position table"):
+        raise_position_embeddings(torch.nn.Linear(2, 2), 1.0)
+
+
 @pytest.mark.parametrize("recipe", ["train_classifier", "train_ner"])
 def test_embedding_rms_in_the_recipes(recipe, base_model, labelled, tmp_path, monkeypatch):
-    """Both recipes apply the cap to the model they train, record the factor in metrics.json and name the
-    cap in the model card; without the option the embeddings are not touched."""
+    """Both recipes apply the cap and the position floor to the model they train (through
+    toolkit.adjust_embeddings), record the factors in metrics.json and name the options in the model card;
+    without the options the embeddings are not touched."""
+    import toolkit._finetune as finetune_module
     from toolkit import rescale_embeddings
 
     module = {"train_classifier": train_classifier, "train_ner": train_ner}[recipe]
@@ -603,15 +646,21 @@ def test_embedding_rms_in_the_recipes(recipe, base_model, labelled, tmp_path, mo
         calls.append((type(model).__name__, rms))
         return rescale_embeddings(model, rms)
 
-    monkeypatch.setattr(module, "rescale_embeddings", spy)
+    monkeypatch.setattr(finetune_module, "rescale_embeddings", spy)
     train = labelled["topic_train"] if recipe == "train_classifier" else labelled["ner_train"]
     flags = ["--model_name_or_path", str(base_model), "--train_file", str(train)]
-    results = module.main([*flags, "--embedding_rms", "0.001", *_common(tmp_path / "on")])
+    on = ["--embedding_rms", "0.001", "--position_rms_ratio", "3.0"]
+    results = module.main([*flags, *on, *_common(tmp_path / "on")])
     head = "SequenceClassification" if recipe == "train_classifier" else "TokenClassification"
     assert calls == [(f"BertFor{head}", 0.001)]
     assert 0 < results["loading_report"]["embedding_scale"] < 1  # the fixture's tables are above 0.001
+    # A fresh model's position and word tables are the same size: ratio 3 scales positions about 3x.
+    assert 2.5 < results["loading_report"]["position_scale"] < 3.5
     saved = json.loads((tmp_path / "on" / "metrics.json").read_text())
     assert saved["loading_report"]["embedding_scale"] == results["loading_report"]["embedding_scale"]
-    assert "| embedding RMS cap | 0.0010 |" in (tmp_path / "on" / "README.md").read_text()
+    assert saved["loading_report"]["position_scale"] == results["loading_report"]["position_scale"]
+    card = (tmp_path / "on" / "README.md").read_text()
+    assert "| embedding RMS cap | 0.0010 |" in card and "| position/word RMS floor | 3.0000 |" in card
     results = module.main([*flags, *_common(tmp_path / "off")])
     assert len(calls) == 1 and "embedding_scale" not in results["loading_report"]
+    assert "position_scale" not in results["loading_report"]

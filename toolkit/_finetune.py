@@ -114,6 +114,17 @@ class FinetuneArguments:
             "A no-op for a model that has not grown."
         },
     )
+    position_rms_ratio: float | None = field(
+        default=None,
+        metadata={
+            "help": "Before fine-tuning, if the position table's RMS (over the first max_length positions) is "
+            "below this multiple of the word table's, scale the position table up until it is not (1.0 is a "
+            "fresh initialisation's balance). Masked-LM pretraining grows the word table several times more "
+            "than the position table, so the order signal reaches the first layer much weaker than the "
+            "content signal; this restores the balance. Unlike --embedding_rms it changes the model's "
+            "function. A no-op for a model whose position table is already large enough."
+        },
+    )
     freeze_embeddings: bool = field(default=False, metadata={"help": "Freeze the embedding layer."})
     freeze_layers: int = field(default=0, metadata={"help": "Freeze the first N encoder layers."})
     max_train_samples: int | None = field(
@@ -390,6 +401,102 @@ def rescale_embeddings(model: PreTrainedModel, rms: float) -> float:
         len(tables),
     )
     return factor
+
+
+def raise_position_embeddings(model: PreTrainedModel, ratio: float, positions: int | None = None) -> float:
+    """Scale a BERT-style position table up until its RMS is at least ``ratio`` times the word table's.
+
+    The word and position tables are summed before the embedding layer norm, so their relative size is how
+    much of what the first layer sees is content and how much is order. A fresh initialisation draws both at
+    the same scale (ratio 1); masked-LM pretraining of the small presets grows the word table to about three
+    times the position table's size (Chinese ``tiny``: RMS 0.45 against 0.15), so a fine-tuned tagger starts
+    from inputs in which order is a faint signal, where the random-init twin starts from a strong one. This
+    brings the position table back to ``ratio`` times the word table's RMS. It changes the model's function
+    (the encoder sees a stronger position signal than it was pretrained on), so it is a fine-tuning choice to
+    measure, not a reparametrisation like :func:`rescale_embeddings` (which keeps the ratio: the two compose
+    in either order).
+
+    Args:
+        model: a BERT-style model whose base has ``embeddings.word_embeddings`` and
+            ``embeddings.position_embeddings`` (absolute positions).
+        ratio: the smallest position/word RMS ratio to keep; positive.
+        positions: measure the position table's RMS over its first ``positions`` rows (the ones fine-tuning
+            uses; rows past the pretraining length never trained); default all. The whole table is scaled.
+
+    Returns:
+        The factor applied to the position table (1.0 where nothing changed).
+
+    Raises:
+        ToolkitInputError: ``ratio`` or ``positions`` not positive, or a model without that layout.
+
+    Example:
+        >>> import torch
+        >>> from transformers import BertConfig, BertModel
+        >>> model = BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        ...     intermediate_size=64, vocab_size=100))
+        >>> with torch.no_grad():
+        ...     _ = model.embeddings.position_embeddings.weight.mul_(0.25)
+        >>> round(raise_position_embeddings(model, 1.0), 0)
+        4.0
+    """
+    if not ratio > 0:
+        raise ToolkitInputError(f"--position_rms_ratio must be positive, got {ratio}")
+    if positions is not None and positions < 1:
+        raise ToolkitInputError(f"positions must be at least 1, got {positions}")
+    base = getattr(model, getattr(model, "base_model_prefix", ""), model)
+    embeddings = getattr(base, "embeddings", None)
+    word = getattr(embeddings, "word_embeddings", None)
+    position = getattr(embeddings, "position_embeddings", None)
+    if not isinstance(word, torch.nn.Embedding) or not isinstance(position, torch.nn.Embedding):
+        raise ToolkitInputError(
+            f"--position_rms_ratio needs a BERT-style embedding layer with an absolute position table "
+            f"(embeddings.word_embeddings and embeddings.position_embeddings); {type(model).__name__} has none"
+        )
+    word_rms = word.weight.detach().float().pow(2).mean().sqrt().item()
+    used = position.weight.detach().float()[:positions]
+    position_rms = used.pow(2).mean().sqrt().item()
+    if position_rms <= 0:
+        raise ToolkitInputError("--position_rms_ratio: the position table is all zeros; nothing to scale")
+    if position_rms >= ratio * word_rms:
+        logger.info(
+            "Position-table RMS %.4f is at least %g x the word table's %.4f: position table unchanged",
+            position_rms,
+            ratio,
+            word_rms,
+        )
+        return 1.0
+    factor = ratio * word_rms / position_rms
+    with torch.no_grad():
+        position.weight.mul_(factor)
+    logger.info(
+        "Position table scaled by %.3f (RMS %.4f -> %.4f, %g x the word table's %.4f; the model's output changes)",
+        factor,
+        position_rms,
+        position_rms * factor,
+        ratio,
+        word_rms,
+    )
+    return factor
+
+
+def adjust_embeddings(model: PreTrainedModel, ft: FinetuneArguments) -> tuple[dict, dict]:
+    """Apply the fine-tuning options that act on a loaded model's embedding tables, in order:
+    ``--embedding_rms`` (:func:`rescale_embeddings`, same function) then ``--position_rms_ratio``
+    (:func:`raise_position_embeddings`, measured over the first ``max_length`` positions).
+
+    Returns:
+        ``(report, card)``: the factors applied, for the loading report (``embedding_scale``,
+        ``position_scale``), and the options set, for the model card's hyperparameter table; both empty when
+        neither option is set.
+    """
+    report, card = {}, {}
+    if ft.embedding_rms is not None:
+        report["embedding_scale"] = rescale_embeddings(model, ft.embedding_rms)
+        card["embedding RMS cap"] = ft.embedding_rms
+    if ft.position_rms_ratio is not None:
+        report["position_scale"] = raise_position_embeddings(model, ft.position_rms_ratio, ft.max_length)
+        card["position/word RMS floor"] = ft.position_rms_ratio
+    return report, card
 
 
 def uniform_top_attention(model: PreTrainedModel) -> int:
