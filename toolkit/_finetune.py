@@ -312,7 +312,7 @@ def freeze_parameters(model: PreTrainedModel, *, embeddings: bool = False, layer
     Raises:
         ToolkitInputError: more layers than the model has.
     """
-    base = getattr(model, model.base_model_prefix, model)
+    base = _base_model(model)
     n_layers = model.config.num_hidden_layers
     if layers > n_layers:
         raise ToolkitInputError(f"--freeze_layers {layers} but the model has {n_layers} layers")
@@ -330,6 +330,16 @@ def freeze_parameters(model: PreTrainedModel, *, embeddings: bool = False, layer
     if frozen:
         logger.info("Froze %d parameters (embeddings=%s, first %d layers)", frozen, embeddings, layers)
     return frozen
+
+
+def _base_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The bare encoder under a task head (``model.bert`` for a ``BertFor...``), or the model itself."""
+    return getattr(model, getattr(model, "base_model_prefix", ""), model)
+
+
+def _rms(weight: torch.Tensor) -> float:
+    """Root mean square of a weight, in fp32, outside autograd."""
+    return weight.detach().float().pow(2).mean().sqrt().item()
 
 
 def rescale_embeddings(model: PreTrainedModel, rms: float) -> float:
@@ -368,8 +378,7 @@ def rescale_embeddings(model: PreTrainedModel, rms: float) -> float:
     """
     if not rms > 0:
         raise ToolkitInputError(f"--embedding_rms must be positive, got {rms}")
-    base = getattr(model, getattr(model, "base_model_prefix", ""), model)
-    embeddings = getattr(base, "embeddings", None)
+    embeddings = getattr(_base_model(model), "embeddings", None)
     word = getattr(embeddings, "word_embeddings", None)
     if not isinstance(word, torch.nn.Embedding) or not isinstance(
         getattr(embeddings, "LayerNorm", None), torch.nn.LayerNorm
@@ -378,7 +387,7 @@ def rescale_embeddings(model: PreTrainedModel, rms: float) -> float:
             f"--embedding_rms needs a BERT-style embedding layer (embeddings.word_embeddings followed by "
             f"embeddings.LayerNorm); {type(model).__name__} has none"
         )
-    current = word.weight.detach().float().pow(2).mean().sqrt().item()
+    current = _rms(word.weight)
     if current <= rms:
         logger.info(
             "Word-embedding RMS %.4f is within --embedding_rms %g: embeddings unchanged", current, rms
@@ -443,8 +452,7 @@ def raise_position_embeddings(model: PreTrainedModel, ratio: float, positions: i
         raise ToolkitInputError(f"--position_rms_ratio must be positive, got {ratio}")
     if positions is not None and positions < 1:
         raise ToolkitInputError(f"positions must be at least 1, got {positions}")
-    base = getattr(model, getattr(model, "base_model_prefix", ""), model)
-    embeddings = getattr(base, "embeddings", None)
+    embeddings = getattr(_base_model(model), "embeddings", None)
     word = getattr(embeddings, "word_embeddings", None)
     position = getattr(embeddings, "position_embeddings", None)
     if not isinstance(word, torch.nn.Embedding) or not isinstance(position, torch.nn.Embedding):
@@ -452,9 +460,8 @@ def raise_position_embeddings(model: PreTrainedModel, ratio: float, positions: i
             f"--position_rms_ratio needs a BERT-style embedding layer with an absolute position table "
             f"(embeddings.word_embeddings and embeddings.position_embeddings); {type(model).__name__} has none"
         )
-    word_rms = word.weight.detach().float().pow(2).mean().sqrt().item()
-    used = position.weight.detach().float()[:positions]
-    position_rms = used.pow(2).mean().sqrt().item()
+    word_rms = _rms(word.weight)
+    position_rms = _rms(position.weight[:positions])
     if position_rms <= 0:
         raise ToolkitInputError("--position_rms_ratio: the position table is all zeros; nothing to scale")
     if position_rms >= ratio * word_rms:
@@ -530,7 +537,7 @@ def uniform_top_attention(model: PreTrainedModel) -> int:
         >>> uniform_top_attention(model)
         1056
     """
-    base = getattr(model, getattr(model, "base_model_prefix", ""), model)
+    base = _base_model(model)
     try:
         query = base.encoder.layer[-1].attention.self.query
     except (AttributeError, IndexError, TypeError):
