@@ -28,20 +28,25 @@ from toolkit import (
     FORMATS,
     ToolkitInputError,
     VectorSet,
+    check_output_files,
     encode_sentences,
     extract_vectors,
+    install_log_redaction,
     json_text,
     load_encoder,
     preflight,
     push_output_dir,
     read_texts,
+    resolve_files,
     run_cli,
     write_vector_card,
 )
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     p.add_argument(
         "--checkpoint", required=True, help="model dir, sentence-transformers dir, weights file or hub id"
     )
@@ -54,6 +59,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--extensions", nargs="+", default=[".txt"], help="extensions read from directories")
     p.add_argument("--output", required=True, help="output file (its directory must exist)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument(
         "--format",
         choices=FORMATS,
@@ -92,12 +98,20 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> VectorSet:
     args = make_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # 1. Check the output location before any work.
+    install_log_redaction()
+    # 1. Check the output location before any work: writable, not an input, no silent overwrite.
     output = Path(args.output)
-    if not output.parent.is_dir():
-        raise ToolkitInputError(f"output directory {str(output.parent)!r} does not exist")
     if not args.input and not args.words_file:
         raise ToolkitInputError("give --input (files, directories or -) or --words_file")
+    files = [f for f in args.input or [] if f != "-"]
+    inputs = [
+        *(resolve_files(files, extensions=args.extensions) if files else []),
+        *(p for p in (args.words_file, args.vocab, args.checkpoint) if p and Path(p).is_file()),
+    ]
+    outputs = [*VectorSet.files_written(output, format=args.format), Path(f"{output}.coverage.json")]
+    if args.push_to_hub:
+        outputs.append(output.parent / "README.md")  # the vector set's card
+    check_output_files(outputs, inputs=inputs, overwrite=args.overwrite)
     hub = (
         preflight(args.hub_model_id or "", private=args.hub_private_repo, revision=args.hub_revision)
         if args.push_to_hub

@@ -22,6 +22,7 @@ from toolkit import (
     CorpusArguments,
     MLMArguments,
     MLMCollator,
+    RunArguments,
     TokenizerArguments,
     ToolkitTrainer,
     block_stats,
@@ -39,9 +40,10 @@ from toolkit import (
     perplexity,
     premask_for_eval,
     prepare_mlm_dataset,
+    prepare_output_dir,
     prepare_training_args,
+    pretraining_fingerprint,
     push_output_dir,
-    resolve_resume_checkpoint,
     run_cli,
     save_pretraining_report,
     setup_logging,
@@ -54,15 +56,21 @@ logger = logging.getLogger("pretrain")
 
 def main(argv: list[str] | None = None) -> dict:
     # 1. Configuration: YAML base, flags win; impossible combinations fail here, before any data is read.
-    corpus_args, tok_args, mlm_args, args = parse_config(
-        [CorpusArguments, TokenizerArguments, MLMArguments, TrainingArguments], argv
+    corpus_args, tok_args, mlm_args, run, args = parse_config(
+        [CorpusArguments, TokenizerArguments, MLMArguments, RunArguments, TrainingArguments], argv
     )
     prepare_training_args(args)  # keeps word_starts for the collator; counts tokens for tokens/s
     setup_logging(args)
     validate_pretrain_options(corpus_args, tok_args, mlm_args, args)
     hub = hub_target_from_args(args)  # token, repo id and permissions checked now, not after training
+    # The output directory: writable, and either new, or this same run to resume (a changed run is refused).
+    resume_from = prepare_output_dir(
+        args,
+        recipe="pretrain",
+        fingerprint=pretraining_fingerprint(corpus_args, tok_args, mlm_args),
+        overwrite=run.overwrite_output_dir,
+    )
     set_seed(args.seed)  # before the model is built: its random init is part of the run
-    resume_from = resolve_resume_checkpoint(args)
     start_step, start_tokens = 0, 0
     if resume_from:
         check_resume_position_init(resume_from, mlm_args)  # the start config.json will record must be true

@@ -20,6 +20,7 @@ from toolkit import (
     VECTOR_SUFFIXES,
     VectorSet,
     describe_output,
+    install_log_redaction,
     preflight,
     push_output_dir,
     run_cli,
@@ -28,7 +29,9 @@ from toolkit import (
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     p.add_argument("output_dir", help="a recipe's output directory, or a directory holding a vector set")
     p.add_argument("repo_id", help="'name' (in your namespace) or 'namespace/name'")
     p.add_argument("--private", action="store_true", help="create the repository as private")
@@ -40,6 +43,7 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> str:
     args = make_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
     # 1. What is being pushed (fails before any network call if there is nothing to push).
     kind = describe_output(args.output_dir)
     # 2. Pre-flight: token, repo id, permissions.

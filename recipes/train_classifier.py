@@ -25,6 +25,7 @@ from toolkit import (
     ClassificationMetrics,
     DropColumns,
     FinetuneArguments,
+    RunArguments,
     ToolkitInputError,
     ToolkitTrainer,
     adjust_embeddings,
@@ -33,6 +34,7 @@ from toolkit import (
     class_balance,
     classification_metrics,
     encode_classification,
+    finetuning_fingerprint,
     flat_metrics,
     freeze_parameters,
     hold_out_validation,
@@ -41,6 +43,7 @@ from toolkit import (
     load_finetune_model,
     parse_config,
     plot_confusion_matrix,
+    prepare_output_dir,
     prepare_training_args,
     read_classification,
     run_cli,
@@ -55,7 +58,7 @@ logger = logging.getLogger("train_classifier")
 
 def main(argv: list[str] | None = None) -> dict:
     # 1. Configuration.
-    ft, args = parse_config([FinetuneArguments, TrainingArguments], argv)
+    ft, run, args = parse_config([FinetuneArguments, RunArguments, TrainingArguments], argv)
     setup_logging(args)
     set_seed(args.seed)
     if not ft.model_name_or_path:
@@ -67,6 +70,13 @@ def main(argv: list[str] | None = None) -> dict:
     tokenizer = load_checkpoint_tokenizer(ft.model_name_or_path)  # fail early on a bad checkpoint path
     prepare_training_args(args, group_by_length=ft.group_by_length)
     hub = hub_target_from_args(args)  # token, repo id and permissions checked now, not after training
+    # The output directory: writable, and either new, or this same run to resume (a changed run is refused).
+    resume_from = prepare_output_dir(
+        args,
+        recipe="train_classifier",
+        fingerprint=finetuning_fingerprint(ft),
+        overwrite=run.overwrite_output_dir,
+    )
 
     # 2. Data: read and validate every split before anything else; labels come from the training split.
     read = dict(
@@ -154,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
         data_collator=DropColumns(collator, ["length"]),
         compute_metrics=ClassificationMetrics(multi_label=ft.multi_label, id2label=dict(enumerate(labels))),
     )
-    train_result = trainer.train()
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
 
     # 6. Evaluate: accuracy, macro-F1, per-class scores, confusion matrix (JSON + PNG).
     results = {

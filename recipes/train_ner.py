@@ -27,12 +27,14 @@ from toolkit import (
     DECODINGS,
     DropColumns,
     FinetuneArguments,
+    RunArguments,
     ToolkitInputError,
     ToolkitTrainer,
     adjust_embeddings,
     build_label_map,
     check_labels_known,
     encode_ner_dataset,
+    finetuning_fingerprint,
     freeze_parameters,
     hold_out_validation,
     hub_target_from_args,
@@ -40,6 +42,7 @@ from toolkit import (
     load_finetune_model,
     normalise_schemes,
     parse_config,
+    prepare_output_dir,
     prepare_training_args,
     read_conll,
     read_ner_jsonl,
@@ -63,7 +66,7 @@ def read_split(path: str, ft: FinetuneArguments, *, labelled: bool):
 
 def main(argv: list[str] | None = None) -> dict:
     # 1. Configuration.
-    ft, args = parse_config([FinetuneArguments, TrainingArguments], argv)
+    ft, run, args = parse_config([FinetuneArguments, RunArguments, TrainingArguments], argv)
     setup_logging(args)
     set_seed(args.seed)
     if not ft.model_name_or_path or not ft.train_file:
@@ -73,6 +76,10 @@ def main(argv: list[str] | None = None) -> dict:
     tokenizer = load_checkpoint_tokenizer(ft.model_name_or_path)  # fail early on a bad checkpoint path
     prepare_training_args(args, group_by_length=ft.group_by_length)
     hub = hub_target_from_args(args)  # token, repo id and permissions checked now, not after training
+    # The output directory: writable, and either new, or this same run to resume (a changed run is refused).
+    resume_from = prepare_output_dir(
+        args, recipe="train_ner", fingerprint=finetuning_fingerprint(ft), overwrite=run.overwrite_output_dir
+    )
 
     # 2. Data: read, validate, convert every split to BIO (repairs counted), labels from training.
     files = {"train": ft.train_file, "validation": ft.validation_file, "test": ft.test_file}
@@ -136,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict:
         processing_class=tokenizer,
         data_collator=DropColumns(collator, ["length"]),
     )
-    train_result = trainer.train()
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
 
     # 6. Evaluate at entity level (default and strict; both decodings), merging windows back into sentences.
     results = {

@@ -129,7 +129,7 @@ def test_resume_continues_the_same_loss_curve(corpus_dir, tmp_path):
     resumed.mkdir()
     shutil.copytree(full / "checkpoint-3", resumed / "checkpoint-3")
     # Resuming with another position start would mislabel config.json: refused before any data is read.
-    with pytest.raises(ToolkitInputError, match="began with position embeddings random"):
+    with pytest.raises(ToolkitInputError, match=r"position_init: \"random\" -> \"sinusoidal\""):
         pretrain.main(tiny_recipe_flags(corpus_dir, resumed, *common, "--position_init", "sinusoidal"))
     second = pretrain.main(tiny_recipe_flags(corpus_dir, resumed, *common))
     # Throughput after a resume counts only the tokens this call trained on (train_runtime times this call).
@@ -141,6 +141,10 @@ def test_resume_continues_the_same_loss_curve(corpus_dir, tmp_path):
     torch.testing.assert_close(
         torch.tensor([b[s] for s in (4, 5, 6)]), torch.tensor([a[s] for s in (4, 5, 6)])
     )
+    # The whole run's mean loss, not the resumed segment's; the weights are those of an uninterrupted run.
+    assert second["train_loss"] == pytest.approx(first["train_loss"], rel=1e-6)
+    assert second["train_loss_this_run"] == pytest.approx(sum(a[s] for s in (4, 5, 6)) / 3, rel=1e-5)
+    assert (full / "model.safetensors").read_bytes() == (resumed / "model.safetensors").read_bytes()
 
 
 def test_resume_from_missing_path_is_an_error(corpus_dir, tmp_path):

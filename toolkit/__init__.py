@@ -4,7 +4,14 @@ The public API is re-exported here; modules starting with ``_`` are private.
 """
 
 from ._card import training_command, write_finetune_model_card, write_mlm_model_card, write_vector_card
-from ._config import CorpusArguments, MLMArguments, TokenizerArguments, parse_config, yaml_to_argv
+from ._config import (
+    CorpusArguments,
+    MLMArguments,
+    RunArguments,
+    TokenizerArguments,
+    parse_config,
+    yaml_to_argv,
+)
 from ._corpus import (
     CorpusReport,
     FileScan,
@@ -44,6 +51,7 @@ from ._finetune import (
     count_parameters,
     encode_classification,
     encode_ner_dataset,
+    finetuning_fingerprint,
     flat_metrics,
     freeze_parameters,
     headline_metrics,
@@ -135,8 +143,29 @@ from ._pretrain import (
     check_block_size,
     check_resume_position_init,
     obtain_tokenizer,
+    pretraining_fingerprint,
     save_pretraining_report,
     validate_pretrain_options,
+)
+from ._rundir import (
+    RUN_FILE,
+    check_output_files,
+    check_writable,
+    file_identity,
+    input_files,
+    option_group,
+    prepare_output_dir,
+    read_run_record,
+    run_fingerprint,
+    write_run_record,
+)
+from ._secrets import (
+    RedactingFilter,
+    install_log_redaction,
+    known_secrets,
+    redact,
+    redact_argv,
+    register_secret,
 )
 from ._tokenizer import (
     SPECIAL_TOKENS,
@@ -154,7 +183,6 @@ from ._training import (
     perplexity,
     plot_loss_curve,
     prepare_training_args,
-    resolve_resume_checkpoint,
     run_cli,
     setup_logging,
     write_json,
@@ -165,6 +193,23 @@ from ._vectors import FORMATS, VectorSet, escape_token, json_text, unescape_toke
 __version__ = "0.1.0"
 
 __all__ = [
+    "RunArguments",
+    "RUN_FILE",
+    "check_output_files",
+    "check_writable",
+    "file_identity",
+    "input_files",
+    "option_group",
+    "prepare_output_dir",
+    "read_run_record",
+    "run_fingerprint",
+    "write_run_record",
+    "RedactingFilter",
+    "install_log_redaction",
+    "known_secrets",
+    "redact",
+    "redact_argv",
+    "register_secret",
     "save_pretraining_report",
     "write_classification_predictions",
     "save_finetune_outputs",
@@ -277,6 +322,8 @@ __all__ = [
     "check_block_size",
     "check_position_init",
     "check_resume_position_init",
+    "pretraining_fingerprint",
+    "finetuning_fingerprint",
     "check_tokenizer_health",
     "conll_text",
     "count_size",
@@ -299,7 +346,6 @@ __all__ = [
     "prepare_mlm_dataset",
     "preset_table",
     "resolve_files",
-    "resolve_resume_checkpoint",
     "scan_jsonl_file",
     "scan_text_file",
     "segment_word_starts",

@@ -8,23 +8,25 @@ import sys
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-_SECRET_FLAGS = ("--hub_token", "--token")
+from ._secrets import redact, redact_argv
 
 
 def training_command(argv: list[str] | None = None, *, script: str | None = None) -> str:
-    """The command line that produced this run, shell-quoted, with any token value replaced by ``***``.
+    """The command line that produced this run, shell-quoted, with every token replaced by ``***``: the value
+    of any token flag however it is spelled, and any known token wherever it appears (see ``_secrets``).
 
     Args:
         argv: the recipe's flags (default: ``sys.argv[1:]``).
         script: the recipe path shown (default: ``sys.argv[0]``).
     """
-    argv = [script or sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
-    for i, arg in enumerate(argv):
-        if arg in _SECRET_FLAGS and i + 1 < len(argv):
-            argv[i + 1] = "***"
-        elif arg.startswith(tuple(f"{f}=" for f in _SECRET_FLAGS)):
-            argv[i] = arg.split("=", 1)[0] + "=***"
+    argv = redact_argv([script or sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
     return " ".join(shlex.quote(a) for a in ["python", *argv])
+
+
+def _save(content: str, output_dir: str | os.PathLike) -> ModelCard:
+    card = ModelCard(redact(content))  # a card is pushed to a public place: no token, however it got in
+    card.save(os.path.join(output_dir, "README.md"))
+    return card
 
 
 def _table(header: str, rows: dict) -> str:
@@ -85,9 +87,7 @@ def _write_card(
 
 {limitations}
 """
-    card = ModelCard(content)
-    card.save(os.path.join(output_dir, "README.md"))
-    return card
+    return _save(content, output_dir)
 
 
 def write_mlm_model_card(
@@ -263,6 +263,4 @@ vectors = KeyedVectors.load_word2vec_format(path, binary=path.endswith(".bin"))
 # or, any format, with provenance: from toolkit import VectorSet; VectorSet.load(path)
 ```
 """
-    card = ModelCard(content)
-    card.save(os.path.join(output_dir, "README.md"))
-    return card
+    return _save(content, output_dir)

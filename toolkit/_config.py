@@ -153,6 +153,20 @@ class MLMArguments:
     dry_run: bool = field(default=False, metadata={"help": "Check inputs, build everything, train nothing."})
 
 
+@dataclass
+class RunArguments:
+    """What to do with an output directory that already holds something."""
+
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Start over in an --output_dir that holds another run or other files: its checkpoints are "
+            "deleted and its files written over. Without it such a directory is refused, and a re-run of the "
+            "same run resumes from its last checkpoint."
+        },
+    )
+
+
 def yaml_to_argv(path: str | os.PathLike) -> list[str]:
     """Turn a YAML mapping into command-line flags (lists become repeated values, mappings JSON strings).
 
@@ -219,9 +233,12 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = N
         # Without use_cpu, accelerate does not recognise a CPU-only torchrun/accelerate launch as distributed:
         # each process would silently train alone. Flags given later still win.
         argv = ["--use_cpu", "true", *argv]
-    parser = HfArgumentParser(list(dataclass_types))
+    # No prefix matching: an abbreviation (--hub_tok) must be an error, not an option that no check has seen.
+    parser = HfArgumentParser(list(dataclass_types), allow_abbrev=False)
     parsed = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     *instances, remaining = parsed
     if remaining:
-        raise ToolkitInputError(f"unknown options: {' '.join(remaining)}")
+        # Only the option names: a value given to a misspelt option may be a secret.
+        names = [r.split("=", 1)[0] for r in remaining if r.startswith("-")] or ["(values without an option)"]
+        raise ToolkitInputError(f"unknown options: {' '.join(names)} (options are spelt in full: see --help)")
     return tuple(instances)

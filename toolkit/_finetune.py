@@ -3,6 +3,7 @@ report, freezing, encoding with truncation counts, metrics, prediction files."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from ._errors import ToolkitInputError
 from ._labelled import ClassificationExample, NERSentence
 from ._metrics import load_metric
 from ._ner import AlignmentAudit, decode_tags, encode_sentence, merge_window_scores
+from ._rundir import input_files, option_group, run_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +141,22 @@ class FinetuneArguments:
 
 
 # ------------------------------------------------------------------------------------------ label maps
+# Options that do not change what a fine-tuning run trains: free to change when it resumes.
+_NOT_THE_RUN = ("test_file", "max_eval_samples", "constrained_decoding", "languages")
+
+
+def finetuning_fingerprint(ft: FinetuneArguments) -> dict:
+    """What defines a fine-tuning run (see ``prepare_output_dir``): its options and the identity of its
+    training and validation files."""
+    return run_fingerprint(
+        # only existing files: the readers report a missing path or a directory, with the remedy
+        inputs={
+            "files": input_files([f for f in (ft.train_file, ft.validation_file) if f and os.path.isfile(f)])
+        },
+        options=option_group(dataclasses.asdict(ft), ignore=_NOT_THE_RUN),
+    )
+
+
 def build_label_map(train_labels: Sequence[str]) -> list[str]:
     """Sorted label list: numerically when every label is an integer, else alphabetically (``O`` first for
     NER tags)."""

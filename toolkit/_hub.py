@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._errors import ToolkitInputError
+from ._secrets import TOKEN_ENV_VARS, register_secret
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +43,13 @@ class HubTarget:
 
 
 def get_hub_token() -> str | None:
-    """The token from ``HF_TOKEN`` / ``HUGGING_FACE_HUB_TOKEN`` or the login cache, or ``None``."""
-    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
-        if os.environ.get(name):
-            return os.environ[name]
+    """The token from ``HF_TOKEN`` / ``HUGGING_FACE_HUB_TOKEN`` or the login cache, or ``None``; remembered as
+    a secret, so that no file or log line the toolkit writes afterwards can hold it."""
     from huggingface_hub import get_token
 
-    return get_token()
+    token = next((os.environ[name] for name in TOKEN_ENV_VARS if os.environ.get(name)), None) or get_token()
+    register_secret(token)
+    return token
 
 
 def _api(endpoint: str | None, token: str):
@@ -234,6 +235,7 @@ def hub_target_from_args(args) -> HubTarget | None:
         The checked :class:`HubTarget`, or ``None`` without ``--push_to_hub``.
     """
     if args.hub_token:
+        register_secret(args.hub_token)
         os.environ["HF_TOKEN"] = args.hub_token
         args.hub_token = None
     if not args.push_to_hub:

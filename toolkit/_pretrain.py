@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ from ._config import CorpusArguments, MLMArguments, TokenizerArguments
 from ._corpus import iter_texts
 from ._errors import ToolkitInputError
 from ._model import DEFAULT_POSITION_RMS, check_position_init
+from ._rundir import input_files, option_group, run_fingerprint
 from ._tokenizer import check_tokenizer_health, load_tokenizer, tokenizer_report, train_wordpiece_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -98,6 +100,30 @@ def check_resume_position_init(checkpoint: str | os.PathLike, mlm: MLMArguments)
             f"{asked}: pass the checkpoint's --position_init/--position_init_rms, or start afresh in another "
             "--output_dir (or remove its checkpoint-* folders)"
         )
+
+
+# Options that change how fast or how verbosely a run goes, not what it trains: free to change on a resume.
+_NOT_THE_RUN = (
+    "dry_run",
+    "fill_mask_examples",
+    "num_proc",
+    "languages",
+    "attn_implementation",
+    "sparse_head",
+)
+
+
+def pretraining_fingerprint(
+    corpus: CorpusArguments, tokenizer: TokenizerArguments, mlm: MLMArguments
+) -> dict:
+    """What defines a pretraining run (see ``prepare_output_dir``): the corpus options and the identity of
+    every local input file, the tokenizer options, and the model and masking options."""
+    local = [*(corpus.train_files or []), *(corpus.validation_files or []), *(corpus.conll_files or [])]
+    return run_fingerprint(
+        inputs={**dataclasses.asdict(corpus), "files": input_files(local, extensions=corpus.extensions)},
+        tokenizer=dataclasses.asdict(tokenizer),
+        model=option_group(dataclasses.asdict(mlm), ignore=_NOT_THE_RUN),
+    )
 
 
 def check_block_size(config: BertConfig, block_size: int) -> None:

@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 from transformers import Trainer, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ._errors import ToolkitInputError
+from ._rundir import read_run_record, write_run_record
+from ._secrets import install_log_redaction, redact
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,34 @@ class ToolkitTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self._last_log: tuple[float, int, int] | None = None
         self.report_perplexity = report_perplexity  # exp(eval_loss) means something for language models only
+        self._loss_sum_before = 0.0  # summed step losses of the run's earlier segments (resumed runs)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
+        """``Trainer.train``; after a resume, ``train_loss`` is the whole run's mean training loss (Trainer's
+        covers only this call's steps, which is kept as ``train_loss_this_run``)."""
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
+        self._loss_sum_before = _loss_sum_at(resume_from_checkpoint) if resume_from_checkpoint else 0.0
+        output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        if resume_from_checkpoint and self.state.global_step > 0:
+            metrics = output.metrics
+            metrics["train_loss_this_run"] = metrics["train_loss"]
+            metrics["train_loss"] = (self._loss_sum_before + self._total_loss_scalar) / self.state.global_step
+            output = output._replace(training_loss=metrics["train_loss"])
+        return output
+
+    def _save_checkpoint(self, model, trial) -> None:
+        # Each checkpoint carries the run's definition (which run it belongs to) and the summed loss of every
+        # step so far, so a resumed run can report the whole run's mean loss.
+        super()._save_checkpoint(model, trial)
+        if not self.args.should_save:
+            return
+        folder = os.path.join(
+            self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        )
+        record = read_run_record(self.args.output_dir) or {}
+        record["train_loss_sum"] = self._loss_sum_before + self._total_loss_scalar + self._tr_loss.item()
+        write_run_record(folder, record)
 
     def _get_eval_sampler(self, eval_dataset):
         # transformers 5 applies train_sampling_strategy="group_by_length" to evaluation and prediction too,
@@ -78,28 +108,21 @@ def perplexity(loss: float) -> float:
     return math.exp(loss) if loss < 700 else float("inf")
 
 
-def resolve_resume_checkpoint(args: TrainingArguments) -> str | None:
-    """Find the checkpoint to resume from.
-
-    ``--resume_from_checkpoint PATH`` resumes from PATH; ``--resume_from_checkpoint true`` or simply
-    re-running into an output directory that holds ``checkpoint-*`` folders resumes from the latest one.
-
-    Raises:
-        ToolkitInputError: an explicit checkpoint path that does not exist, or ``true`` with none present.
-    """
-    explicit = args.resume_from_checkpoint
-    if explicit and str(explicit).lower() not in ("true", "1", "yes", "last"):
-        if not os.path.isdir(explicit):
-            raise ToolkitInputError(f"--resume_from_checkpoint {explicit!r} is not a directory")
-        return str(explicit)
-    last = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
-    if explicit and last is None:
-        raise ToolkitInputError(
-            f"--resume_from_checkpoint {explicit}: no checkpoint-* folder in {args.output_dir!r}"
-        )
-    if last:
-        logger.info("Resuming from %s", last)
-    return last
+def _loss_sum_at(checkpoint: str | os.PathLike) -> float:
+    """Summed training loss of every step up to ``checkpoint``: recorded by :class:`ToolkitTrainer`, or, for a
+    checkpoint without the record, rebuilt from its logged interval means."""
+    record = read_run_record(checkpoint) or {}
+    if "train_loss_sum" in record:
+        return float(record["train_loss_sum"])
+    state_file = Path(checkpoint) / "trainer_state.json"
+    if not state_file.is_file():
+        return 0.0
+    total, last_step = 0.0, 0
+    for entry in json.loads(state_file.read_text(encoding="utf-8")).get("log_history", []):
+        if "loss" in entry and "step" in entry:
+            total += entry["loss"] * (entry["step"] - last_step)
+            last_step = entry["step"]
+    return total
 
 
 def plot_loss_curve(log_history: list[dict], path: str | os.PathLike, *, x_key: str = "step") -> Path | None:
@@ -130,10 +153,9 @@ def plot_loss_curve(log_history: list[dict], path: str | os.PathLike, *, x_key: 
 
 
 def write_json(data: dict, path: str | os.PathLike) -> None:
-    """Write ``data`` as indented UTF-8 JSON (non-ASCII kept readable)."""
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
-        fh.write("\n")
+    """Write ``data`` as indented UTF-8 JSON (non-ASCII kept readable; any known token masked)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    Path(path).write_text(redact(text) + "\n", encoding="utf-8")
 
 
 def setup_logging(args: TrainingArguments) -> None:
@@ -148,6 +170,7 @@ def setup_logging(args: TrainingArguments) -> None:
     logging.getLogger("toolkit").setLevel(level)
     transformers.utils.logging.set_verbosity(logging.WARNING if args.should_log else logging.ERROR)
     datasets.utils.logging.set_verbosity(logging.WARNING)
+    install_log_redaction()
 
 
 def prepare_training_args(args: TrainingArguments, *, group_by_length: bool = False) -> TrainingArguments:
@@ -175,10 +198,10 @@ def run_cli(main) -> None:
     try:
         main()
     except ToolkitInputError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {redact(str(err))}", file=sys.stderr)
         sys.exit(2)
     except HubError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {redact(str(err))}", file=sys.stderr)
         sys.exit(3)
     finally:
         _close_process_group()

@@ -188,6 +188,15 @@ class VectorSet:
             )
         return path
 
+    @staticmethod
+    def files_written(path: str | os.PathLike, *, format: VectorFormat | None = None) -> list[Path]:
+        """Every file :meth:`save` writes for ``path`` (``npy`` writes two sidecars beside it)."""
+        path = Path(path)
+        if (format or _EXTENSIONS.get(path.suffix.lower())) == "npy":
+            stem = path.with_suffix("")
+            return [path, Path(f"{stem}.vocab.txt"), Path(f"{stem}.json")]
+        return [path]
+
     @classmethod
     def load(cls, path: str | os.PathLike, *, format: VectorFormat | None = None) -> VectorSet:
         """Load vectors saved by :meth:`save` (or any word2vec text/binary file).
