@@ -43,7 +43,7 @@ NER_EXAMPLES = ["张三在北京工作，喜欢中国。", "alice lives in tokyo
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
     )
     parser.add_argument("--output_dir", default="demo_output", help="where the data and the models go")
     parser.add_argument(
