@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(PY) recipes/demo.py --output_dir $(DEMO_DIR)
+	$(PY) -m recipes.demo --output_dir $(DEMO_DIR)
 
 test: install
 	$(PY) -m pytest -q
@@ -31,7 +31,7 @@ presets: install
 	$(PY) -m toolkit.presets
 
 bench: install
-	$(PY) benchmarks/pretrain_throughput.py
+	$(PY) -m benchmarks.pretrain_throughput
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The main job of ``make demo``: a tiny bilingual BERT, pretrained and fine-tuned on data the project writes.
 
-    python recipes/demo.py --output_dir demo_output
+    python -m recipes.demo --output_dir demo_output        # what `make demo` runs
 
 1. write a small English + Chinese sample corpus and labelled sets (topic classification, PER/LOC NER),
 2. train a WordPiece vocabulary and a tiny masked-LM on the corpus (recipes/pretrain.py, demo config),
@@ -15,21 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from transformers import pipeline
 
-import pretrain  # noqa: E402  (the recipes next to this file)
-import train_classifier  # noqa: E402
-import train_ner  # noqa: E402
+from recipes import pretrain, train_classifier, train_ner
+from toolkit import NERTagger
+from toolkit.demo import write_demo_corpus, write_demo_labelled
 
-from toolkit import NERTagger  # noqa: E402
-from toolkit._demo import write_demo_corpus, write_demo_labelled  # noqa: E402
-
-CONFIGS = HERE / "configs"
+CONFIGS = Path(__file__).resolve().parent / "configs"
 FILL_MASK = [
     "paris is the capital of [MASK].",
     "the capital of japan is [MASK].",
@@ -60,54 +55,33 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 2. Vocabulary + tiny masked-LM.
     pretrained = out / "pretrained"
-    flags = [
-        "--config",
-        str(CONFIGS / "pretrain" / "demo.yaml"),
-        "--train_files",
-        str(corpus["train"]),
-        "--validation_files",
-        str(corpus["validation"]),
-        "--output_dir",
-        str(pretrained),
-        "--fill_mask_examples",
-        *FILL_MASK,
-    ]
-    if opts.max_steps:
-        flags += ["--max_steps", str(opts.max_steps)]
-    print("[2/4] pretraining: python recipes/pretrain.py " + " ".join(flags))
-    mlm = pretrain.main(flags)
+    pretrain_options = dict(
+        config=CONFIGS / "pretrain" / "demo.yaml",
+        train_files=[corpus["train"]],
+        validation_files=[corpus["validation"]],
+        output_dir=pretrained,
+        fill_mask_examples=FILL_MASK,
+        max_steps=opts.max_steps,
+    )
+    print(f"[2/4] pretraining: recipes/pretrain.py with {CONFIGS / 'pretrain' / 'demo.yaml'}")
+    mlm = pretrain.main(**pretrain_options)
 
     # 3. Fine-tune the pretrained model: topic classification and NER.
-    common = ["--model_name_or_path", str(pretrained)]
     clf = train_classifier.main(
-        [
-            "--config",
-            str(CONFIGS / "classify" / "demo.yaml"),
-            *common,
-            "--train_file",
-            str(labelled["topic_train"]),
-            "--validation_file",
-            str(labelled["topic_dev"]),
-            "--test_file",
-            str(labelled["topic_test"]),
-            "--output_dir",
-            str(out / "classifier"),
-        ]
+        config=CONFIGS / "classify" / "demo.yaml",
+        model_name_or_path=pretrained,
+        train_file=labelled["topic_train"],
+        validation_file=labelled["topic_dev"],
+        test_file=labelled["topic_test"],
+        output_dir=out / "classifier",
     )
     ner = train_ner.main(
-        [
-            "--config",
-            str(CONFIGS / "ner" / "demo.yaml"),
-            *common,
-            "--train_file",
-            str(labelled["ner_train"]),
-            "--validation_file",
-            str(labelled["ner_dev"]),
-            "--test_file",
-            str(labelled["ner_test"]),
-            "--output_dir",
-            str(out / "ner"),
-        ]
+        config=CONFIGS / "ner" / "demo.yaml",
+        model_name_or_path=pretrained,
+        train_file=labelled["ner_train"],
+        validation_file=labelled["ner_dev"],
+        test_file=labelled["ner_test"],
+        output_dir=out / "ner",
     )
     print(
         f"[3/4] fine-tuned: classifier test accuracy {clf['test']['accuracy']:.3f}, "
@@ -115,8 +89,6 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
     # 4. Use the saved models as any Hugging Face user would (stock pipeline) and with the NER tagger.
-    from transformers import pipeline
-
     classify = pipeline("text-classification", model=str(out / "classifier"), device=-1)
     for text in EXAMPLES:
         pred = classify(text)[0]

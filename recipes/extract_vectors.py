@@ -11,160 +11,93 @@
     # a single weights file with its vocabulary; text from stdin
     cat text.txt | python recipes/extract_vectors.py --checkpoint pytorch_model.bin --vocab vocab.txt --input - --output v.npy
 
-    # sentence vectors, one per input line
-    python recipes/extract_vectors.py --checkpoint st_model/ --input sents.txt --unit sentence --output s.npy
+    # sentence vectors, one per input line; options from a YAML file, flags winning
+    python recipes/extract_vectors.py --config my_vectors.yaml --input sents.txt --unit sentence --output s.npy
 
 A coverage report (items missing from the vocabulary, [UNK] rate, items matched only after NFKC/case
-folding) is printed and saved in the output (and beside it as <output>.coverage.json).
+folding; for sentences, the lines truncated to the model's window) is printed and saved in the output and
+beside it as <output>.coverage.json. From Python: ``main(checkpoint=..., input=[...], output=...)``.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 from toolkit import (
-    FORMATS,
     ToolkitInputError,
     VectorSet,
-    check_output_files,
-    encode_sentences,
+    extract_sentence_vectors,
     extract_vectors,
-    install_log_redaction,
-    json_text,
     load_encoder,
-    preflight,
-    push_output_dir,
-    read_texts,
+    read_word_list,
     resolve_files,
-    run_cli,
-    write_vector_card,
 )
+from toolkit.config import ExtractArguments, parse_config
+from toolkit.hub import preflight, push_output_dir, write_vector_card
+from toolkit.rundir import check_output_files
+from toolkit.training import run_cli, setup_cli_logging
+
+logger = logging.getLogger("extract_vectors")
 
 
-def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
-    )
-    p.add_argument(
-        "--checkpoint", required=True, help="model dir, sentence-transformers dir, weights file or hub id"
-    )
-    p.add_argument(
-        "--vocab", help="vocab.txt or tokenizer dir, for a weights file without a tokenizer beside it"
-    )
-    p.add_argument("--input", nargs="+", help="files, directories (recursive) or - for stdin")
-    p.add_argument(
-        "--words_file", help="extract exactly these items (one per line) instead of collecting them"
-    )
-    p.add_argument("--extensions", nargs="+", default=[".txt"], help="extensions read from directories")
-    p.add_argument("--output", required=True, help="output file (its directory must exist)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    p.add_argument(
-        "--format",
-        choices=FORMATS,
-        help="default: from the output extension (.vec/.txt, .bin, .npy, .safetensors)",
-    )
-    p.add_argument("--unit", choices=["char", "word", "sentence"], default="char")
-    p.add_argument("--mode", choices=["static", "contextual"], default="static")
-    p.add_argument(
-        "--layers", nargs="+", type=int, default=[-1], help="hidden layers averaged (contextual, sentence)"
-    )
-    p.add_argument(
-        "--pooling", default=None, help="sub-token pooling first/last/mean; for sentences mean/cls/max"
-    )
-    p.add_argument("--normalize", action="store_true", help="L2-normalise sentence vectors")
-    p.add_argument("--min_count", type=int, default=1, help="ignore items rarer than this")
-    p.add_argument("--segmenter", choices=["jieba"], help="Chinese word segmentation for --unit word")
-    p.add_argument(
-        "--missing",
-        choices=["skip", "unk", "zeros"],
-        default="skip",
-        help="policy for items not in the vocabulary",
-    )
-    p.add_argument(
-        "--whitespace", choices=["escape", "refuse"], default="escape", help="tokens containing whitespace"
-    )
-    p.add_argument("--batch_size", type=int, default=32)
-    p.add_argument(
-        "--push_to_hub", action="store_true", help="push the vector set (with a card) after saving"
-    )
-    p.add_argument("--hub_model_id", help="repository to push to: 'name' or 'namespace/name'")
-    p.add_argument("--hub_private_repo", action="store_true", help="create the repository as private")
-    p.add_argument("--hub_revision", help="branch to push to")
-    return p
-
-
-def main(argv: list[str] | None = None) -> VectorSet:
-    args = make_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    install_log_redaction()
-    # 1. Check the output location before any work: writable, not an input, no silent overwrite.
-    output = Path(args.output)
-    if not args.input and not args.words_file:
+def main(argv: list[str] | None = None, **options) -> VectorSet:
+    # 1. Configuration; the outputs are checked before any work: writable, not an input, no silent overwrite.
+    (x,) = parse_config([ExtractArguments], argv, **options)
+    setup_cli_logging()
+    if not x.checkpoint or not x.output:
+        raise ToolkitInputError("--checkpoint and --output are required")
+    if not x.input and not x.words_file:
         raise ToolkitInputError("give --input (files, directories or -) or --words_file")
-    files = [f for f in args.input or [] if f != "-"]
+    output = Path(x.output)
+    files = [f for f in x.input or [] if f != "-"]
     inputs = [
-        *(resolve_files(files, extensions=args.extensions) if files else []),
-        *(p for p in (args.words_file, args.vocab, args.checkpoint) if p and Path(p).is_file()),
+        *(resolve_files(files, extensions=x.extensions) if files else []),
+        *(Path(p) for p in (x.words_file, x.vocab, x.checkpoint) if p and Path(p).is_file()),
     ]
-    outputs = [*VectorSet.files_written(output, format=args.format), Path(f"{output}.coverage.json")]
-    if args.push_to_hub:
+    outputs = [*VectorSet.files_written(output, format=x.format), Path(f"{output}.coverage.json")]
+    if x.push_to_hub:
         outputs.append(output.parent / "README.md")  # the vector set's card
-    check_output_files(outputs, inputs=inputs, overwrite=args.overwrite)
+    check_output_files(outputs, inputs=inputs, overwrite=x.overwrite)
+    words = read_word_list(x.words_file) if x.words_file else None
     hub = (
-        preflight(args.hub_model_id or "", private=args.hub_private_repo, revision=args.hub_revision)
-        if args.push_to_hub
+        preflight(x.hub_model_id or "", private=x.hub_private_repo, revision=x.hub_revision)
+        if x.push_to_hub
         else None
     )
+
     # 2. Load the encoder.
-    encoder = load_encoder(args.checkpoint, vocab=args.vocab)
+    encoder = load_encoder(x.checkpoint, vocab=x.vocab)
+
     # 3. Extract.
-    if args.unit == "sentence":
-        lines, digest = read_texts(args.input, extensions=args.extensions)
-        vectors = encode_sentences(
+    if x.unit == "sentence":
+        result = extract_sentence_vectors(
             encoder,
-            lines,
-            pooling=args.pooling,
-            layers=args.layers,
-            normalize=args.normalize,
-            batch_size=args.batch_size,
-            show_progress=True,
-        )
-        result = VectorSet(
-            [f"sentence_{i}" for i in range(len(lines))],
-            vectors,
-            {
-                "checkpoint": encoder.source,
-                "mode": "sentence",
-                "layers": args.layers,
-                "pooling": args.pooling or encoder.default_pooling,
-                "normalize": args.normalize,
-                "corpus_sha256": digest,
-            },
-            {"n_items": len(lines)},
+            x.input,
+            pooling=x.pooling,
+            layers=x.layers,
+            normalize=x.normalize,
+            extensions=x.extensions,
+            batch_size=x.batch_size,
         )
     else:
-        words = None
-        if args.words_file:
-            words = [w for w in Path(args.words_file).read_text(encoding="utf-8").split("\n") if w.strip()]
         result = extract_vectors(
             encoder,
-            inputs=args.input,
+            inputs=x.input,
             words=words,
-            unit=args.unit,
-            mode=args.mode,
-            layers=args.layers,
-            pooling=args.pooling or "mean",
-            min_count=args.min_count,
-            segmenter=args.segmenter,
-            missing=args.missing,
-            extensions=args.extensions,
-            batch_size=args.batch_size,
+            unit=x.unit,
+            mode=x.mode,
+            layers=x.layers,
+            pooling=x.pooling or "mean",
+            min_count=x.min_count,
+            segmenter=x.segmenter,
+            missing=x.missing,
+            extensions=x.extensions,
+            batch_size=x.batch_size,
         )
+
     # 4. Save, with the coverage report beside the vectors.
-    result.save(output, format=args.format, whitespace=args.whitespace)
-    Path(f"{output}.coverage.json").write_text(json_text(result.coverage), encoding="utf-8")
+    result.save(output, format=x.format, whitespace=x.whitespace, coverage_file=True)
     cov = result.coverage
     print(f"{len(result)} vectors of dim {result.dim} -> {output}")
     if "n_found" in cov:
@@ -172,13 +105,18 @@ def main(argv: list[str] | None = None) -> VectorSet:
             f"coverage: {cov['n_found']}/{cov['n_items']} items found, {cov['n_normalized']} only after normalisation, "
             f"{cov['n_missing']} missing ([UNK] rate {cov['unk_rate']:.4%}, policy {cov['policy']})"
         )
+    if cov.get("n_truncated"):
+        print(
+            f"{cov['n_truncated']} of {cov['n_items']} inputs were longer than {cov['max_length']} tokens: truncated"
+        )
+
     # 5. Push the set with a card built from its provenance and coverage.
     if hub:
         write_vector_card(
             output.parent,
             output,
             provenance=result.provenance,
-            coverage=result.coverage,
+            coverage=cov,
             n_vectors=len(result),
             dim=result.dim,
         )

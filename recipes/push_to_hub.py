@@ -13,19 +13,10 @@ its provenance and coverage report. Exit status: 0 pushed, 2 bad input or failed
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
-from toolkit import (
-    VECTOR_SUFFIXES,
-    VectorSet,
-    describe_output,
-    install_log_redaction,
-    preflight,
-    push_output_dir,
-    run_cli,
-    write_vector_card,
-)
+from toolkit.hub import describe_output, ensure_vector_card, preflight, push_output_dir
+from toolkit.training import run_cli, setup_cli_logging
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -42,29 +33,15 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> str:
     args = make_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    install_log_redaction()
+    setup_cli_logging()
     # 1. What is being pushed (fails before any network call if there is nothing to push).
     kind = describe_output(args.output_dir)
     # 2. Pre-flight: token, repo id, permissions.
     target = preflight(args.repo_id, private=args.private, revision=args.revision)
     # 3. A vector set gets a card from its provenance if it has none.
     out = Path(args.output_dir)
-    if kind == "vectors" and not (out / "README.md").is_file():
-        vector_file = next(
-            p
-            for p in sorted(out.iterdir())
-            if p.suffix in VECTOR_SUFFIXES and Path(f"{p}.coverage.json").is_file()
-        )
-        vs = VectorSet.load(vector_file)
-        write_vector_card(
-            out,
-            vector_file,
-            provenance=vs.provenance,
-            coverage=vs.coverage or {},
-            n_vectors=len(vs),
-            dim=vs.dim,
-        )
+    if kind == "vectors":
+        ensure_vector_card(out)
     # 4. Upload.
     url = push_output_dir(out, target, commit_message=args.commit_message)
     print(f"pushed {kind} {out} -> {target.repo_id}: {url}")

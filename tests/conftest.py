@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from hub_server import ALICE, local_hub  # noqa: F401  (fixture for every test file)
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "recipes"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -31,7 +31,7 @@ def torchrun(port: int) -> list[str]:
 
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory) -> Path:
-    from toolkit._demo import write_demo_corpus
+    from toolkit.demo import write_demo_corpus
 
     directory = tmp_path_factory.mktemp("corpus")
     write_demo_corpus(directory, n_lines=300)
@@ -54,7 +54,8 @@ def tokenizer(corpus_lines):
 def fixed_tokenizer_dir(corpus_lines, tmp_path_factory) -> Path:
     """A tokenizer with a vocabulary fixed by the corpus alone (WordPiece training breaks ties in hash
     order, so trained vocabularies can differ between runs): for tests that pin numbers."""
-    from toolkit import SPECIAL_TOKENS, build_wordpiece_tokenizer, is_cjk_char
+    from toolkit import is_cjk_char
+    from toolkit._tokenizer import SPECIAL_TOKENS, build_wordpiece_tokenizer
 
     text = " ".join(corpus_lines).lower()
     chars = sorted({c for c in text if not c.isspace()})
@@ -129,4 +130,44 @@ def tiny_mlm_dir(tokenizer, tiny_config, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_mlm")
     BertForMaskedLM(tiny_config).save_pretrained(out)
     tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture()
+def hub_env(local_hub, monkeypatch, tmp_path):  # noqa: F811
+    """Point huggingface_hub at the local hub, with Alice's token and an empty login cache."""
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", local_hub.url)
+    monkeypatch.setenv("HF_ENDPOINT", local_hub.url)
+    monkeypatch.setenv("HF_TOKEN", ALICE)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no_token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no_tokens"))
+    return local_hub
+
+
+def scores_from_prediction_files(output_dir: Path) -> dict:
+    """What the files a fine-tuning run wrote say its test scores are: accuracy recomputed from
+    ``test_predictions.jsonl`` (classification) or entity F1 from ``test_predictions.conll`` (NER), so a test
+    can check the reported numbers against the predictions instead of only their range."""
+    import json
+
+    out = {}
+    jsonl = output_dir / "test_predictions.jsonl"
+    conll = output_dir / "test_predictions.conll"
+    if conll.is_file():
+        from toolkit._metrics import load_metric
+
+        blocks = [b.splitlines() for b in conll.read_text(encoding="utf-8").strip().split("\n\n")]
+        gold = [[line.split("\t")[1] for line in b] for b in blocks]
+        predicted = [[line.split("\t")[2] for line in b] for b in blocks]
+        out["overall_f1"] = load_metric("entity_f1").compute(predictions=predicted, references=gold)[
+            "overall_f1"
+        ]
+    elif jsonl.is_file():
+        rows = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+        out["accuracy"] = sum(r["predicted"] == r["gold"] for r in rows) / len(rows)
     return out

@@ -835,6 +835,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._json({})
 
 
+ALICE = "hf_test_alice_token_123"  # a user of the local hub (see USERS)
+BOB = "hf_test_bob_token_456"
+
+
 @pytest.fixture()
 def local_hub(monkeypatch):
     """A started :class:`LocalHub` with two users, and this process's ``huggingface_hub`` pointed at it.

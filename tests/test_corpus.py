@@ -5,7 +5,9 @@ import json
 import datasets
 import pytest
 
-from toolkit import ToolkitInputError, iter_texts, load_corpus, resolve_files, scan_jsonl_file, scan_text_file
+from toolkit import ToolkitInputError, load_corpus, resolve_files
+from toolkit._corpus import iter_texts
+from toolkit._io import scan_jsonl_file, scan_text_file
 
 
 @pytest.fixture()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
-import demo
+import pytest
+from conftest import scores_from_prediction_files
+
+from recipes import demo
 
 
 def test_demo_end_to_end(tmp_path, capsys):
@@ -15,4 +18,10 @@ def test_demo_end_to_end(tmp_path, capsys):
         assert (tmp_path / name / "model.safetensors").is_file()
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved == summary
-    assert 0.0 <= summary["classifier_test_accuracy"] <= 1.0 and 0.0 <= summary["ner_test_entity_f1"] <= 1.0
+    # The reported scores are those of the predictions the demo wrote.
+    assert summary["classifier_test_accuracy"] == pytest.approx(
+        scores_from_prediction_files(tmp_path / "classifier")["accuracy"]
+    )
+    assert summary["ner_test_entity_f1"] == pytest.approx(
+        scores_from_prediction_files(tmp_path / "ner")["overall_f1"]
+    )

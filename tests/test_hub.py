@@ -8,37 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import extract_vectors
-import pretrain
-import push_to_hub
 import pytest
-import train_classifier
-import train_ner
 from conftest import tiny_recipe_flags
-from hub_server import local_hub  # noqa: F401  (fixture)
+from hub_server import ALICE, BOB
 from huggingface_hub import ModelCard, hf_hub_download
 
-from toolkit import HubError, ToolkitInputError, VectorSet, describe_output, preflight
-from toolkit._demo import write_demo_labelled
-
-ALICE = "hf_test_alice_token_123"
-BOB = "hf_test_bob_token_456"
-
-
-@pytest.fixture()
-def hub_env(local_hub, monkeypatch, tmp_path):  # noqa: F811
-    """Point huggingface_hub at the local hub, with Alice's token and an empty login cache."""
-    import huggingface_hub.constants as constants
-
-    monkeypatch.setattr(constants, "ENDPOINT", local_hub.url)
-    monkeypatch.setenv("HF_ENDPOINT", local_hub.url)
-    monkeypatch.setenv("HF_TOKEN", ALICE)
-    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no_token"))
-    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no_tokens"))
-    return local_hub
+from recipes import extract_vectors, pretrain, push_to_hub, train_classifier, train_ner
+from toolkit import HubError, ToolkitInputError, VectorSet, preflight
+from toolkit.demo import write_demo_labelled
+from toolkit.hub import describe_output
 
 
 def _all_text(paths) -> str:

@@ -4,19 +4,9 @@ import json
 
 import pytest
 
-from toolkit import (
-    ToolkitInputError,
-    build_label_map,
-    check_labels_known,
-    class_balance,
-    detect_scheme,
-    normalise_schemes,
-    read_classification,
-    read_conll,
-    read_ner_jsonl,
-    spans_to_bio,
-    to_bio,
-)
+from toolkit import ToolkitInputError, read_classification, read_conll, read_ner_jsonl
+from toolkit._labelled import class_balance, detect_scheme, normalise_schemes, spans_to_bio, to_bio
+from toolkit.finetune import build_label_map, check_labels_known
 
 
 def _write(path, text):
@@ -195,7 +185,8 @@ def test_spans_to_bio_whitespace_and_char():
 
 
 def test_hold_out_validation_is_by_content():
-    from toolkit import ClassificationExample, NERSentence, hold_out_validation
+    from toolkit import ClassificationExample, NERSentence
+    from toolkit.finetune import hold_out_validation
 
     train = [NERSentence(list(f"第{i}句话"), ["O"] * (3 + len(str(i))), line=i) for i in range(400)]
     train += [NERSentence(list("重复的句子"), ["O"] * 5, line=1000 + i) for i in range(5)]  # duplicates
@@ -226,14 +217,15 @@ def test_hold_out_validation_is_by_content():
     ],
 )
 def test_hold_out_validation_errors(data, fraction, message):
-    from toolkit import hold_out_validation
+    from toolkit.finetune import hold_out_validation
 
     with pytest.raises(ToolkitInputError, match=message):
         hold_out_validation(data, fraction)
 
 
 def test_hold_out_validation_refuses_an_empty_side():
-    from toolkit import NERSentence, hold_out_validation
+    from toolkit import NERSentence
+    from toolkit.finetune import hold_out_validation
 
     with pytest.raises(ToolkitInputError, match="both must be non-empty"):
         hold_out_validation({"train": [NERSentence(["a"], ["O"])]}, 0.01, source="one.txt")

@@ -8,7 +8,9 @@ import pytest
 import torch
 from transformers import BertForMaskedLM
 
-from toolkit import IGNORE_INDEX, MLMCollator, SparseHeadBertForMaskedLM, mask_tokens, prepare_mlm_dataset
+from toolkit import MLMCollator, prepare_mlm_dataset
+from toolkit._masking import IGNORE_INDEX, mask_tokens
+from toolkit._model import SparseHeadBertForMaskedLM
 
 
 def _special_mask(ids, special=(0, 1, 2)):
@@ -98,7 +100,7 @@ def test_whole_word_share_mixes_whole_words_and_single_pieces():
 def test_collator_rejects_a_share_outside_0_1_or_without_whole_words(tokenizer):
     with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
         MLMCollator(tokenizer, whole_word_mask=True, whole_word_share=1.5)
-    with pytest.raises(ValueError, match="only applies with whole_word_mask"):
+    with pytest.raises(ValueError, match="only applies with --whole_word_mask"):
         MLMCollator(tokenizer, whole_word_share=0.5)
 
 
@@ -221,7 +223,8 @@ def test_mlm_probability_out_of_range(tokenizer):
 
 
 def test_sinusoidal_positions_shift_by_one_linear_map(tiny_config):
-    from toolkit import ToolkitInputError, init_position_embeddings, sinusoidal_positions
+    from toolkit import ToolkitInputError, init_position_embeddings
+    from toolkit._surgery import sinusoidal_positions
 
     table = sinusoidal_positions(64, 32, rms=0.02).double()
     assert table.pow(2).mean().sqrt().item() == pytest.approx(0.02, rel=1e-6)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from toolkit import load_metric
+from toolkit._metrics import load_metric
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 

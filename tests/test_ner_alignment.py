@@ -8,17 +8,14 @@ import torch
 from conftest import is_valid_bio
 from transformers import BertConfig, BertForTokenClassification
 
-from toolkit import (
+from toolkit import NERTagger, ToolkitInputError, bio_entities, decode_tags
+from toolkit._tagger import split_words
+from toolkit.ner import (
     AlignmentAudit,
-    NERTagger,
-    ToolkitInputError,
-    bio_entities,
     bio_transitions,
-    decode_tags,
     encode_sentence,
     make_windows,
     merge_window_scores,
-    split_words,
     token_owners,
 )
 
@@ -97,8 +94,11 @@ def tagger_dir(tokenizer, tmp_path_factory):
 
 
 def test_windowing_round_trip_equals_parts(tagger_dir):
-    """Without overlap, predictions for a long sentence equal those for its parts encoded alone."""
-    tagger = NERTagger(tagger_dir, stride=0)
+    """Without overlap, predictions for a long sentence equal those for its parts encoded alone.
+
+    Each word's best tag (``constrained=False``): valid-BIO decoding ties a word to its neighbours, so a
+    part's first word could not be ``I-`` alone but can be in the whole sentence."""
+    tagger = NERTagger(tagger_dir, stride=0, constrained=False)
     tagger.max_length = 12  # windows of 10 tokens
     words = list("北京是中国的首都小明在学校吃苹果今天下雨")  # one token per character
     whole = tagger.predict_words([words])[0]
@@ -161,7 +161,8 @@ def test_score_ner_split_scores_both_decodings():
     """北京市 scored B-LOC / O / I-LOC across two windows (the second word in both, owned by the first),
     then 张三 scored I-PER / I-PER in a one-window sentence: the headline decoding's tags are returned and
     scored, the other decoding is scored beside it, and constrained=False swaps the two."""
-    from toolkit import NERSentence, ner_scores, score_ner_split
+    from toolkit import NERSentence
+    from toolkit.ner import ner_scores, score_ner_split
 
     def logits_for(*tags):
         p = np.full((len(tags), len(LABELS)), 0.02)

@@ -3,14 +3,8 @@ from __future__ import annotations
 import datasets
 import pytest
 
-from toolkit import (
-    ToolkitInputError,
-    pack_into_blocks,
-    prepare_mlm_dataset,
-    segment_word_starts,
-    split_lines_into_blocks,
-    word_start_flags,
-)
+from toolkit import ToolkitInputError, prepare_mlm_dataset
+from toolkit._packing import pack_into_blocks, segment_word_starts, split_lines_into_blocks, word_start_flags
 
 
 def test_pack_into_blocks_keeps_every_token_and_pads_only_the_last_block():

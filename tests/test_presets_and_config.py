@@ -6,19 +6,9 @@ import pytest
 import torch
 from transformers import BertForMaskedLM, TrainingArguments, get_scheduler
 
-from toolkit import (
-    PRESET_NAMES,
-    CorpusArguments,
-    MLMArguments,
-    TokenizerArguments,
-    ToolkitInputError,
-    count_size,
-    format_preset_table,
-    load_preset,
-    parse_config,
-    parse_overrides,
-    preset_table,
-)
+from toolkit import PRESET_NAMES, ToolkitInputError, count_size, load_preset
+from toolkit._presets import format_preset_table, parse_overrides, preset_table
+from toolkit.config import CorpusArguments, MLMArguments, TokenizerArguments, parse_config
 from toolkit.presets import main as presets_main
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "pretrain"

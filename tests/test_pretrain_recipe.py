@@ -9,11 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pretrain
 import pytest
 import torch
 from conftest import ROOT, tiny_recipe_flags, torchrun
 
+import toolkit.pretrain
+from recipes import pretrain
 from toolkit import ToolkitInputError
 
 
@@ -112,7 +113,8 @@ def test_seeded_loss_regression(corpus_dir, fixed_tokenizer_dir, tmp_path):
     losses = _losses(tmp_path / "run")
     assert sorted(losses) == [1, 2, 3, 4]
     # Pinned on CPU (fp32, torch 2.13, transformers 5.24); a change here means the numerics changed.
-    expected = torch.tensor([5.3060, 5.2642, 5.2344, 5.2299])
+    # Re-pinned when the demo corpus gained the sentences that cover the demo's NER names (issue 39).
+    expected = torch.tensor([5.3241, 5.3347, 5.3006, 5.2534])
     torch.testing.assert_close(
         torch.tensor([losses[s] for s in (1, 2, 3, 4)]), expected, rtol=2e-3, atol=2e-3
     )
@@ -175,22 +177,23 @@ def test_line_by_line_and_reused_tokenizer(corpus_dir, trained, tmp_path):
     )
 
 
+def _continuing(flags: list[str]) -> list[str]:
+    """The fixture's flags without the fresh-model options (a size preset and its overrides)."""
+    for option in ("--preset", "--config_overrides"):
+        i = flags.index(option)
+        del flags[i : i + 2]
+    return flags
+
+
 def test_continue_pretraining_from_checkpoint(corpus_dir, trained, tmp_path):
     out, _ = trained
-    metrics = pretrain.main(
-        tiny_recipe_flags(
-            corpus_dir,
-            tmp_path / "cont",
-            "--model_name_or_path",
-            str(out),
-            "--preset",
-            "tiny",
-            "--config_overrides",
-            "",
-            "--max_steps",
-            "2",
-        )
+    flags = tiny_recipe_flags(
+        corpus_dir, tmp_path / "cont", "--model_name_or_path", str(out), "--max_steps", "2"
     )
+    # A size preset names a fresh model: with a checkpoint to continue it is refused, not silently ignored.
+    with pytest.raises(ToolkitInputError, match="either --preset .* or --model_name_or_path"):
+        pretrain.main([*flags, "--config_overrides", ""])
+    metrics = pretrain.main(_continuing(flags))
     assert metrics["train_loss"] > 0
     card = (tmp_path / "cont" / "README.md").read_text()
     assert f"base_model: {out}" in card
@@ -203,54 +206,73 @@ def test_streaming_run(corpus_dir, tmp_path):
     assert metrics["train_tokens_seen"] > 0
 
 
-def _bad(tmp_path: Path, corpus_dir: Path):
+def _bad_files(tmp_path: Path) -> None:
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
     (tmp_path / "short.txt").write_text("too short\n", encoding="utf-8")
     (tmp_path / "empty").mkdir()
-    train = str(corpus_dir / "train.txt")
-    return [
-        (["--train_files", str(tmp_path / "missing.txt")], "does not exist"),
-        (["--train_files", str(tmp_path / "empty")], "contains no file"),
-        (["--train_files", str(tmp_path / "latin1.txt")], "invalid UTF-8 at byte offset 3"),
-        (["--train_files", str(tmp_path / "short.txt"), "--vocab_size", "200"], "fewer than one block"),
-        (["--train_files", train, "--block_size", "128"], "exceeds max_position_embeddings 64"),
-        (["--train_files", train, "--vocab_size", "50"], "smaller than the alphabet"),
-        (["--train_files", train, "--streaming", "true", "--max_steps", "-1"], "needs --max_steps"),
-        (["--train_files", train, "--chinese_segmenter", "jieba"], "only applies with --whole_word_mask"),
-        (["--train_files", train, "--whole_word_share", "0.5"], "only applies with --whole_word_mask"),
-        (
-            ["--train_files", train, "--whole_word_mask", "true", "--whole_word_share", "2"],
-            r"must be in \[0, 1\]",
-        ),
-        (["--train_files", train, "--position_init", "learned"], "must be one of random, sinusoidal"),
-        (
-            ["--train_files", train, "--position_init", "sinusoidal", "--position_init_rms", "0"],
-            "must be positive",
-        ),
-        (["--train_files", train, "--eval_strategy", "steps", "--validation_files", ""], None),
-        (["--train_files", train, "--unknown_flag", "1"], "unknown options"),
-    ]
 
 
-def test_bad_input_fails_before_training(corpus_dir, tmp_path):
-    for extra, message in _bad(tmp_path, corpus_dir):
-        if message is None:
-            continue
-        flags = tiny_recipe_flags(corpus_dir, tmp_path / "out", *extra)
-        with pytest.raises(ToolkitInputError, match=message):
-            pretrain.main(flags)
-        assert not (tmp_path / "out" / "model.safetensors").exists()
+# name -> (flags, with {tmp} for the test's directory and {train} for the fixture corpus; expected message)
+BAD_INPUT = {
+    "missing file": (["--train_files", "{tmp}/missing.txt"], "does not exist"),
+    "empty directory": (["--train_files", "{tmp}/empty"], "contains no file"),
+    "latin-1 file": (["--train_files", "{tmp}/latin1.txt"], "invalid UTF-8 at byte offset 3"),
+    "corpus under one block": (["--train_files", "{tmp}/short.txt", "--vocab_size", "200"], "fewer than one block"),
+    "block over the positions": (["--train_files", "{train}", "--block_size", "128"], "exceeds max_position_embeddings 64"),
+    "vocabulary under the alphabet": (["--train_files", "{train}", "--vocab_size", "50"], "smaller than the alphabet"),
+    "streaming without max_steps": (
+        ["--train_files", "{train}", "--streaming", "true", "--max_steps", "-1"],
+        "needs --max_steps",
+    ),
+    "segmenter without whole words": (
+        ["--train_files", "{train}", "--chinese_segmenter", "jieba"],
+        "only applies with --whole_word_mask",
+    ),
+    "share without whole words": (
+        ["--train_files", "{train}", "--whole_word_share", "0.5"],
+        "only applies with --whole_word_mask",
+    ),
+    "share out of range": (
+        ["--train_files", "{train}", "--whole_word_mask", "true", "--whole_word_share", "2"],
+        r"must be in \[0, 1\]",
+    ),
+    "unknown position start": (["--train_files", "{train}", "--position_init", "learned"], "must be one of random, sinusoidal"),
+    "position rms zero": (
+        ["--train_files", "{train}", "--position_init", "sinusoidal", "--position_init_rms", "0"],
+        "must be positive",
+    ),
+    "evaluation without validation data": (
+        ["--train_files", "{train}", "--eval_strategy", "steps", "--validation_files"],  # no validation file
+        "needs validation data",
+    ),
+    "unknown flag": (["--train_files", "{train}", "--unknown_flag", "1"], "unknown options"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_INPUT)
+def test_bad_input_fails_before_training(case, corpus_dir, tmp_path):
+    _bad_files(tmp_path)
+    extra, message = BAD_INPUT[case]
+    extra = [a.format(tmp=tmp_path, train=corpus_dir / "train.txt") for a in extra]
+    flags = tiny_recipe_flags(corpus_dir, tmp_path / "out", *extra)
+    if extra[-1] == "--validation_files":  # the case drops the fixture's validation file
+        i = flags.index("--validation_files")
+        del flags[i : i + 2]
+        flags.remove("--validation_files")
+    with pytest.raises(ToolkitInputError, match=message):
+        pretrain.main(flags)
+    assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
 def test_whole_word_share_reaches_both_collators_and_the_card(corpus_dir, tmp_path, monkeypatch):
     made = []
 
-    class Recording(pretrain.MLMCollator):
+    class Recording(toolkit.pretrain.MLMCollator):
         def __post_init__(self):
             made.append((self.whole_word_mask, self.whole_word_share))
             super().__post_init__()
 
-    monkeypatch.setattr(pretrain, "MLMCollator", Recording)
+    monkeypatch.setattr(toolkit.pretrain, "MLMCollator", Recording)
     flags = ["--whole_word_mask", "true", "--whole_word_share", "0.5", "--max_steps", "2"]
     pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "o", *flags))
     assert made == [(True, 0.5), (True, 0.5)]  # training and evaluation masks
@@ -258,7 +280,7 @@ def test_whole_word_share_reaches_both_collators_and_the_card(corpus_dir, tmp_pa
 
 
 def test_sinusoidal_position_start_is_trained_saved_and_recorded(corpus_dir, tmp_path, caplog):
-    from toolkit import sinusoidal_positions
+    from toolkit._surgery import sinusoidal_positions
 
     flags = ["--position_init", "sinusoidal", "--position_init_rms", "0.05", "--max_steps", "3"]
     pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "o", *flags))
@@ -280,15 +302,16 @@ def test_sinusoidal_position_start_is_trained_saved_and_recorded(corpus_dir, tmp
     pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "r", *flags))
     assert "--position_init_rms 0.05 is unused" in caplog.text
     assert not hasattr(BertForMaskedLM.from_pretrained(tmp_path / "r").config, "position_init")
-    flags = tiny_recipe_flags(corpus_dir, tmp_path / "c", "--model_name_or_path", str(tmp_path / "o"))
-    i = flags.index("--config_overrides")  # refused on its own with a checkpoint: keep it out of the way
-    del flags[i : i + 2]
+    flags = _continuing(
+        tiny_recipe_flags(corpus_dir, tmp_path / "c", "--model_name_or_path", str(tmp_path / "o"))
+    )
     with pytest.raises(ToolkitInputError, match="--position_init applies to a fresh --preset"):
         pretrain.main([*flags, "--position_init", "sinusoidal"])
 
 
 def test_resume_refuses_another_position_start(tmp_path):
-    from toolkit import MLMArguments, check_resume_position_init
+    from toolkit.config import MLMArguments
+    from toolkit.pretrain import check_resume_position_init
 
     def checkpoint(name: str, **config) -> Path:
         path = tmp_path / name
@@ -385,7 +408,7 @@ def test_run_cli_tears_the_process_group_down(outcome, tmp_path):
     destroys the process group itself, after a normal return and after an input error alike."""
     import torch.distributed as dist
 
-    from toolkit._training import run_cli
+    from toolkit.training import run_cli
 
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
     seen = []
@@ -413,7 +436,7 @@ def test_throughput_after_an_evaluation_counts_only_the_steps_since_it(tiny_mlm_
     evaluation every 1,000 steps and logs every 400, the interval after it is 300 steps, not 400."""
     from transformers import BertForMaskedLM, TrainingArguments
 
-    from toolkit import _training
+    from toolkit import training as _training
 
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none", disable_tqdm=True)
     trainer = _training.ToolkitTrainer(model=BertForMaskedLM.from_pretrained(tiny_mlm_dir), args=args)

@@ -5,12 +5,12 @@ from transformers import AutoTokenizer
 
 from toolkit import (
     ToolkitInputError,
-    check_tokenizer_health,
     is_cjk_char,
     load_tokenizer,
     tokenizer_report,
     train_wordpiece_tokenizer,
 )
+from toolkit._tokenizer import check_tokenizer_health
 
 
 def _many_chinese_chars(n: int) -> list[str]:

@@ -6,23 +6,22 @@ import json
 import subprocess
 import sys
 
-import extract_vectors as cli
 import numpy as np
 import pytest
 import torch
 from conftest import ROOT
 from transformers import BertForMaskedLM, BertForSequenceClassification, BertModel
 
+from recipes import extract_vectors as cli
 from toolkit import (
     ToolkitInputError,
     VectorSet,
     encode_sentences,
-    escape_token,
     extract_vectors,
     load_encoder,
     transfer_weights,
-    unescape_token,
 )
+from toolkit._vectors import escape_token, unescape_token
 
 ODD = [
     "emoji 😀 here",

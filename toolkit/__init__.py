@@ -1,365 +1,104 @@
 """NLP toolkit on the Hugging Face stack: pretrain, fine-tune, extract vectors, publish.
 
-The public API is re-exported here; modules starting with ``_`` are private.
+What a user calls is exported here, grouped by task. The recipes' plumbing lives in public submodules
+(``toolkit.config``, ``toolkit.training``, ``toolkit.rundir``, ``toolkit.pretrain``, ``toolkit.finetune``,
+``toolkit.classify``, ``toolkit.ner``, ``toolkit.hub``, ``toolkit.demo``), each with its own ``__all__``;
+modules starting with ``_`` are private.
 """
 
-from ._card import training_command, write_finetune_model_card, write_mlm_model_card, write_vector_card
-from ._config import (
-    CorpusArguments,
-    MLMArguments,
-    RunArguments,
-    TokenizerArguments,
-    parse_config,
-    yaml_to_argv,
-)
-from ._corpus import (
-    CorpusReport,
-    FileScan,
-    conll_text,
-    in_validation_split,
-    iter_jsonl,
-    iter_texts,
-    load_corpus,
-    resolve_files,
-    scan_jsonl_file,
-    scan_text_file,
-)
+# Raw text and labelled files
+from ._corpus import CorpusReport, load_corpus, resolve_files
+
+# Vector extraction and weight transfer
+from ._encoder import Encoder, encode_sentences, load_encoder
+
+# Errors: bad input is reported before any long run, naming the file, line or flag
 from ._errors import ToolkitInputError
-from ._extract import (
-    CoverageReport,
-    Encoder,
-    count_items,
-    encode_sentences,
-    extract_vectors,
-    load_encoder,
-    read_state_dict,
-    read_texts,
-    resolve_items,
-    tokenizer_safe,
-)
-from ._finetune import (
-    DECODINGS,
-    ClassificationMetrics,
-    DropColumns,
-    FinetuneArguments,
-    adjust_embeddings,
-    build_label_map,
-    card_metrics,
-    check_labels_known,
-    classification_metrics,
-    content_key,
-    count_parameters,
-    encode_classification,
-    encode_ner_dataset,
-    finetuning_fingerprint,
-    flat_metrics,
+from ._extract import extract_sentence_vectors, extract_vectors, read_texts, read_word_list
+from ._labelled import ClassificationExample, NERSentence, read_classification, read_conll, read_ner_jsonl
+
+# Masked-LM pretraining: sizes, model, data, masking
+from ._masking import MLMCollator
+from ._model import build_mlm_model
+from ._packing import prepare_mlm_dataset
+from ._presets import PRESET_NAMES, count_size, load_preset
+
+# Model surgery before training
+from ._surgery import (
     freeze_parameters,
-    headline_metrics,
-    hold_out_validation,
-    join_tokens,
-    load_checkpoint_tokenizer,
-    load_finetune_model,
-    ner_scores,
-    plot_confusion_matrix,
+    init_position_embeddings,
     raise_position_embeddings,
     rescale_embeddings,
-    save_finetune_outputs,
-    score_ner_split,
     uniform_top_attention,
-    word_predictions,
-    word_scores,
-    write_classification_predictions,
-    write_ner_predictions,
 )
-from ._hub import (
-    VECTOR_SUFFIXES,
-    HubError,
-    HubTarget,
-    describe_output,
-    get_hub_token,
-    hub_target_from_args,
-    preflight,
-    push_output_dir,
-    retry_command,
-    vector_files,
-)
-from ._labelled import (
-    ClassificationExample,
-    NERSentence,
-    SchemeReport,
-    class_balance,
-    detect_scheme,
-    normalise_schemes,
-    read_classification,
-    read_conll,
-    read_ner_jsonl,
-    spans_to_bio,
-    to_bio,
-)
-from ._masking import IGNORE_INDEX, CollatorEpochCallback, MLMCollator, mask_tokens, premask_for_eval
-from ._metrics import load_metric
-from ._model import (
-    DEFAULT_POSITION_RMS,
-    POSITION_INITS,
-    SparseHeadBertForMaskedLM,
-    build_mlm_model,
-    check_position_init,
-    init_position_embeddings,
-    sinusoidal_positions,
-)
-from ._ner import (
-    AlignmentAudit,
-    NERTagger,
-    bio_entities,
-    bio_transitions,
-    decode_tags,
-    encode_sentence,
-    make_windows,
-    merge_window_scores,
-    split_words,
-    token_owners,
-    word_pieces,
-)
-from ._packing import (
-    pack_into_blocks,
-    prepare_mlm_dataset,
-    segment_word_starts,
-    split_lines_into_blocks,
-    tokenize_and_pack,
-    word_start_flags,
-)
-from ._presets import (
-    PRESET_NAMES,
-    ModelSize,
-    count_size,
-    format_preset_table,
-    load_preset,
-    parse_overrides,
-    preset_path,
-    preset_table,
-)
-from ._pretrain import (
-    block_stats,
-    check_block_size,
-    check_resume_position_init,
-    obtain_tokenizer,
-    pretraining_fingerprint,
-    save_pretraining_report,
-    validate_pretrain_options,
-)
-from ._rundir import (
-    RUN_FILE,
-    check_output_files,
-    check_writable,
-    file_identity,
-    input_files,
-    option_group,
-    prepare_output_dir,
-    read_run_record,
-    run_fingerprint,
-    write_run_record,
-)
-from ._secrets import (
-    RedactingFilter,
-    install_log_redaction,
-    known_secrets,
-    redact,
-    redact_argv,
-    register_secret,
-)
-from ._tokenizer import (
-    SPECIAL_TOKENS,
-    TokenizerReport,
-    build_wordpiece_tokenizer,
-    check_tokenizer_health,
-    is_cjk_char,
-    load_tokenizer,
-    tokenizer_report,
-    train_wordpiece_tokenizer,
-)
-from ._training import (
-    ToolkitTrainer,
-    format_duration,
-    perplexity,
-    plot_loss_curve,
-    prepare_training_args,
-    run_cli,
-    setup_logging,
-    write_json,
-)
+
+# Named-entity recognition
+from ._tagger import NERTagger
+
+# Text rules (CJK)
+from ._text import is_cjk_char, join_tokens
+
+# Tokenizers
+from ._tokenizer import load_tokenizer, tokenizer_report, train_wordpiece_tokenizer
 from ._transfer import TransferReport, transfer_weights
-from ._vectors import FORMATS, VectorSet, escape_token, json_text, unescape_token
+from ._vectors import VectorSet
+
+# Training and publishing
+from .hub import HubError, preflight, push_output_dir
+from .ner import bio_entities, decode_tags
+from .training import ToolkitTrainer
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "RunArguments",
-    "RUN_FILE",
-    "check_output_files",
-    "check_writable",
-    "file_identity",
-    "input_files",
-    "option_group",
-    "prepare_output_dir",
-    "read_run_record",
-    "run_fingerprint",
-    "write_run_record",
-    "RedactingFilter",
-    "install_log_redaction",
-    "known_secrets",
-    "redact",
-    "redact_argv",
-    "register_secret",
-    "save_pretraining_report",
-    "write_classification_predictions",
-    "save_finetune_outputs",
-    "card_metrics",
-    "VECTOR_SUFFIXES",
-    "headline_metrics",
-    "HubError",
-    "HubTarget",
-    "describe_output",
-    "get_hub_token",
-    "hub_target_from_args",
-    "preflight",
-    "push_output_dir",
-    "retry_command",
-    "vector_files",
-    "write_vector_card",
-    "iter_jsonl",
-    "prepare_training_args",
-    "run_cli",
-    "load_checkpoint_tokenizer",
-    "join_tokens",
-    "hold_out_validation",
-    "DropColumns",
-    "write_finetune_model_card",
-    "ClassificationMetrics",
-    "FinetuneArguments",
-    "build_label_map",
-    "check_labels_known",
-    "classification_metrics",
-    "content_key",
-    "count_parameters",
-    "encode_classification",
-    "encode_ner_dataset",
-    "flat_metrics",
-    "freeze_parameters",
-    "load_finetune_model",
-    "ner_scores",
-    "plot_confusion_matrix",
-    "word_predictions",
-    "word_scores",
-    "score_ner_split",
-    "raise_position_embeddings",
-    "adjust_embeddings",
-    "rescale_embeddings",
-    "uniform_top_attention",
-    "DECODINGS",
-    "write_ner_predictions",
+    # errors
+    "ToolkitInputError",
+    # raw text and labelled files
     "ClassificationExample",
+    "CorpusReport",
     "NERSentence",
-    "SchemeReport",
-    "class_balance",
-    "detect_scheme",
-    "normalise_schemes",
+    "load_corpus",
     "read_classification",
     "read_conll",
     "read_ner_jsonl",
-    "spans_to_bio",
-    "to_bio",
-    "load_metric",
-    "AlignmentAudit",
-    "NERTagger",
-    "bio_entities",
-    "bio_transitions",
-    "decode_tags",
-    "encode_sentence",
-    "make_windows",
-    "merge_window_scores",
-    "split_words",
-    "token_owners",
-    "word_pieces",
-    "in_validation_split",
-    "tokenizer_safe",
-    "preset_path",
-    "CoverageReport",
-    "Encoder",
-    "count_items",
-    "encode_sentences",
-    "extract_vectors",
-    "load_encoder",
-    "read_state_dict",
-    "read_texts",
-    "resolve_items",
-    "TransferReport",
-    "transfer_weights",
-    "FORMATS",
-    "json_text",
-    "VectorSet",
-    "escape_token",
-    "unescape_token",
-    "DEFAULT_POSITION_RMS",
-    "IGNORE_INDEX",
-    "POSITION_INITS",
-    "PRESET_NAMES",
-    "SPECIAL_TOKENS",
-    "CollatorEpochCallback",
-    "CorpusArguments",
-    "CorpusReport",
-    "FileScan",
-    "MLMArguments",
-    "MLMCollator",
-    "ModelSize",
-    "SparseHeadBertForMaskedLM",
-    "TokenizerArguments",
-    "TokenizerReport",
-    "ToolkitInputError",
-    "ToolkitTrainer",
-    "block_stats",
-    "build_mlm_model",
-    "build_wordpiece_tokenizer",
-    "check_block_size",
-    "check_position_init",
-    "check_resume_position_init",
-    "pretraining_fingerprint",
-    "finetuning_fingerprint",
-    "check_tokenizer_health",
-    "conll_text",
-    "count_size",
-    "format_duration",
-    "format_preset_table",
-    "init_position_embeddings",
-    "is_cjk_char",
-    "iter_texts",
-    "load_corpus",
-    "load_preset",
-    "load_tokenizer",
-    "mask_tokens",
-    "obtain_tokenizer",
-    "pack_into_blocks",
-    "parse_config",
-    "parse_overrides",
-    "perplexity",
-    "plot_loss_curve",
-    "premask_for_eval",
-    "prepare_mlm_dataset",
-    "preset_table",
     "resolve_files",
-    "scan_jsonl_file",
-    "scan_text_file",
-    "segment_word_starts",
-    "setup_logging",
-    "sinusoidal_positions",
-    "split_lines_into_blocks",
-    "tokenize_and_pack",
+    # tokenizers and text rules
+    "is_cjk_char",
+    "join_tokens",
+    "load_tokenizer",
     "tokenizer_report",
     "train_wordpiece_tokenizer",
-    "training_command",
-    "validate_pretrain_options",
-    "word_start_flags",
-    "write_json",
-    "write_mlm_model_card",
-    "yaml_to_argv",
-    "__version__",
+    # masked-LM pretraining
+    "MLMCollator",
+    "PRESET_NAMES",
+    "build_mlm_model",
+    "count_size",
+    "load_preset",
+    "prepare_mlm_dataset",
+    # model surgery
+    "freeze_parameters",
+    "init_position_embeddings",
+    "raise_position_embeddings",
+    "rescale_embeddings",
+    "uniform_top_attention",
+    # named-entity recognition
+    "NERTagger",
+    "bio_entities",
+    "decode_tags",
+    # vectors and weight transfer
+    "Encoder",
+    "TransferReport",
+    "VectorSet",
+    "encode_sentences",
+    "extract_sentence_vectors",
+    "extract_vectors",
+    "load_encoder",
+    "read_texts",
+    "read_word_list",
+    "transfer_weights",
+    # training and publishing
+    "HubError",
+    "ToolkitTrainer",
+    "preflight",
+    "push_output_dir",
 ]

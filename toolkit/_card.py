@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import os
-import shlex
-import sys
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ._secrets import redact, redact_argv
-
-
-def training_command(argv: list[str] | None = None, *, script: str | None = None) -> str:
-    """The command line that produced this run, shell-quoted, with every token replaced by ``***``: the value
-    of any token flag however it is spelled, and any known token wherever it appears (see ``_secrets``).
-
-    Args:
-        argv: the recipe's flags (default: ``sys.argv[1:]``).
-        script: the recipe path shown (default: ``sys.argv[0]``).
-    """
-    argv = redact_argv([script or sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
-    return " ".join(shlex.quote(a) for a in ["python", *argv])
+from ._secrets import redact
 
 
 def _save(content: str, output_dir: str | os.PathLike) -> ModelCard:

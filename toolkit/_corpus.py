@@ -3,15 +3,17 @@
 Every local file is checked before anything is tokenized: it must exist, be non-empty and be valid UTF-8
 (or, with ``encoding_errors="replace"``, have its bad bytes counted). JSON Lines files must have the text
 field on every line.
+
+This module also owns the checks every reader of a user's text file shares (:func:`require_file`,
+:func:`check_text_file`): a directory, a binary file, UTF-16 or another encoding each get their own message,
+naming the line and byte offset and the remedy.
 """
 
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import os
-import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,22 +22,16 @@ from pathlib import Path
 import datasets
 
 from ._errors import ToolkitInputError
+from ._io import FileScan, scan_jsonl_file, scan_text_file
+from ._labelled import read_conll
+from ._text import join_tokens
 
 logger = logging.getLogger(__name__)
 
 TEXT_EXTENSIONS = (".txt",)
 JSON_EXTENSIONS = (".jsonl", ".json")
-
-
-@dataclass
-class FileScan:
-    """What scanning one file found: sizes, line counts and the bytes replaced under lenient decoding."""
-
-    path: str
-    n_bytes: int
-    n_lines: int
-    n_empty_lines: int
-    n_replaced: int = 0
+# The pretraining option that reads bad bytes of text files leniently (JSON Lines are always strict).
+LENIENT_OPTION = "--encoding_errors replace"
 
 
 @dataclass
@@ -126,96 +122,6 @@ def resolve_files(
     return unique
 
 
-def scan_text_file(path: str | os.PathLike, *, encoding_errors: str = "strict") -> FileScan:
-    """Check that a file is non-empty, decodable UTF-8 text, reading it in bounded chunks.
-
-    Args:
-        path: the file.
-        encoding_errors: ``"strict"`` (raise on the first bad byte) or ``"replace"`` (count bad bytes; they
-            become U+FFFD when the file is read for training).
-
-    Returns:
-        A :class:`FileScan` with byte, line and replacement counts.
-
-    Raises:
-        ToolkitInputError: empty file, a NUL byte (binary file), or (strict) invalid UTF-8, with the byte
-            offset and line number of the first bad byte.
-    """
-    if encoding_errors not in ("strict", "replace"):
-        raise ToolkitInputError(f"encoding_errors must be 'strict' or 'replace', got {encoding_errors!r}")
-    path = str(path)
-    offset = n_lines = n_empty = n_replaced = 0
-    has_text = False
-    with open(path, "rb") as fh:
-        for n_lines, line in enumerate(fh, 1):  # noqa: B007 - n_lines is used after the loop
-            nul = line.find(b"\x00")
-            if nul >= 0:
-                raise ToolkitInputError(
-                    f"{path}: NUL byte at byte offset {offset + nul} (line {n_lines}): "
-                    "this looks like a binary file"
-                )
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as err:
-                if encoding_errors == "strict":
-                    raise ToolkitInputError(
-                        f"{path}: invalid UTF-8 at byte offset {offset + err.start} (line {n_lines}): {err.reason}. "
-                        "Fix the file, or pass --encoding_errors replace to replace bad bytes with U+FFFD "
-                        "(they are counted)"
-                    ) from None
-                n_replaced += line.decode("utf-8", "replace").count("\ufffd") - line.count(b"\xef\xbf\xbd")
-            if line.strip():
-                has_text = True
-            else:
-                n_empty += 1
-            offset += len(line)
-    if offset == 0:
-        raise ToolkitInputError(f"{path}: file is empty")
-    if not has_text:
-        raise ToolkitInputError(f"{path}: file contains only whitespace")
-    return FileScan(path, offset, n_lines, n_empty, n_replaced)
-
-
-def iter_jsonl(path: str | os.PathLike):
-    """Yield ``(line number, object)`` for each non-empty line of a JSON Lines file.
-
-    Raises:
-        ToolkitInputError: a line that is not a JSON object, naming file and line.
-    """
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ToolkitInputError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-            if not isinstance(record, dict):
-                raise ToolkitInputError(
-                    f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}"
-                )
-            yield lineno, record
-
-
-def scan_jsonl_file(path: str | os.PathLike, *, text_field: str) -> FileScan:
-    """Check that every non-empty line of a JSON Lines file is an object with a string ``text_field``.
-
-    Raises:
-        ToolkitInputError: naming the file and line of the first malformed record.
-    """
-    scan = scan_text_file(path)
-    for lineno, record in iter_jsonl(path):
-        if text_field not in record:
-            raise ToolkitInputError(
-                f"{path}:{lineno}: no field {text_field!r} (found {sorted(record)}); set --text_field"
-            )
-        if not isinstance(record[text_field], str):
-            raise ToolkitInputError(
-                f"{path}:{lineno}: field {text_field!r} is {type(record[text_field]).__name__}, expected a string"
-            )
-    return scan
-
-
 def _load_local(
     files: list[Path], *, text_field: str, streaming: bool, encoding_errors: str, report: CorpusReport
 ) -> datasets.Dataset | datasets.IterableDataset:
@@ -223,7 +129,10 @@ def _load_local(
     json_files = [str(p) for p in files if p.name.lower().endswith(JSON_EXTENSIONS)]
     parts = []
     if text_files:
-        report.files.extend(scan_text_file(p, encoding_errors=encoding_errors) for p in text_files)
+        report.files.extend(
+            scan_text_file(p, encoding_errors=encoding_errors, lenient_option=LENIENT_OPTION)
+            for p in text_files
+        )
         ds = datasets.load_dataset(
             "text", data_files=text_files, split="train", streaming=streaming, encoding_errors=encoding_errors
         )
@@ -238,28 +147,17 @@ def _load_local(
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 
-def _wide(char: str) -> bool:
-    return unicodedata.east_asian_width(char) in ("W", "F")
-
-
-def conll_text(tokens: Sequence[str]) -> str:
-    """Join the tokens of a CoNLL sentence back into text: no space next to a CJK (wide) character, one
-    space between other tokens (``["当", "希", "望"]`` -> ``当希望``, ``["EU", "rejects"]`` -> ``EU rejects``)."""
-    out: list[str] = []
-    for token in tokens:
-        if out and token and not (_wide(out[-1][-1]) or _wide(token[0])):
-            out.append(" ")
-        out.append(token)
-    return "".join(out)
-
-
 def _load_conll_text(
     files: list[Path], *, streaming: bool, encoding_errors: str, report: CorpusReport
 ) -> datasets.Dataset | datasets.IterableDataset:
-    from ._labelled import read_conll
-
-    report.files.extend(scan_text_file(p, encoding_errors=encoding_errors) for p in files)
-    texts = [conll_text(s.tokens) for p in files for s in read_conll(p, require_tags=False)]
+    report.files.extend(
+        scan_text_file(p, encoding_errors=encoding_errors, lenient_option=LENIENT_OPTION) for p in files
+    )
+    texts = [
+        join_tokens(s.tokens)
+        for p in files
+        for s in read_conll(p, require_tags=False, encoding_errors=encoding_errors)
+    ]
     ds = datasets.Dataset.from_dict(
         {"text": texts}, features=datasets.Features({"text": datasets.Value("string")})
     )

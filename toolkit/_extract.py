@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import logging
 import os
 import re
@@ -21,242 +20,29 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoTokenizer,
-    BertConfig,
-    BertModel,
-    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
 from ._corpus import resolve_files
+from ._encoder import Encoder, _layer_indices, encode_sentences, load_encoder
 from ._errors import ToolkitInputError
+from ._io import check_text_file, decode_text_bytes, scan_text_file
+from ._text import load_jieba, tokenizer_safe
 from ._vectors import VectorSet
 
 logger = logging.getLogger(__name__)
 
 Pooling = Literal["first", "last", "mean"]
-SentencePooling = Literal["mean", "cls", "max"]
+ITEM_POOLINGS = ("first", "last", "mean")
+
+
 MissingPolicy = Literal["skip", "unk", "zeros"]
-ENCODER_TYPES = {
-    "bert", "roberta", "xlm-roberta", "camembert", "distilbert", "electra", "albert", "ernie", "mpnet",
-    "deberta", "deberta-v2", "megatron-bert", "nezha", "roformer", "modernbert",
-}  # fmt: skip
-_WEIGHT_FILES = (
-    "model.safetensors",
-    "pytorch_model.bin",
-    "model.safetensors.index.json",
-    "pytorch_model.bin.index.json",
-)
-
-
-# --------------------------------------------------------------------------------------------- loading
-@dataclass
-class Encoder:
-    """A loaded encoder: model (eval mode), tokenizer, where it came from, and its default pooling."""
-
-    model: PreTrainedModel
-    tokenizer: PreTrainedTokenizerBase
-    source: str
-    default_pooling: SentencePooling = "mean"
-    loading_report: dict = field(default_factory=dict)
-
-    @property
-    def num_layers(self) -> int:
-        return int(self.model.config.num_hidden_layers)
-
-
-def _check_encoder_type(model_type: str, where: str) -> None:
-    if model_type not in ENCODER_TYPES:
-        raise ToolkitInputError(
-            f"{where} is a {model_type!r} model, not a BERT-like encoder (supported: {', '.join(sorted(ENCODER_TYPES))})"
-        )
-
-
-def _tokenizer_from(path: str | os.PathLike) -> PreTrainedTokenizerBase:
-    path = Path(path)
-    if path.is_file():  # a bare vocab.txt
-        from ._tokenizer import build_wordpiece_tokenizer
-
-        vocab = path.read_text(encoding="utf-8").split("\n")
-        vocab = vocab[:-1] if vocab and vocab[-1] == "" else vocab
-        return build_wordpiece_tokenizer(vocab, lowercase=True)
-    return AutoTokenizer.from_pretrained(str(path))
-
-
-def _has_tokenizer(path: Path) -> bool:
-    return any(
-        (path / n).is_file()
-        for n in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "sentencepiece.bpe.model")
-    )
-
-
-def _infer_bert_config(state: dict[str, torch.Tensor]) -> BertConfig:
-    word = state["embeddings.word_embeddings.weight"]
-    layers = {int(m.group(1)) for k in state if (m := re.match(r"encoder\.layer\.(\d+)\.", k))}
-    hidden = word.shape[1]
-    return BertConfig(
-        vocab_size=word.shape[0],
-        hidden_size=hidden,
-        num_hidden_layers=max(layers) + 1 if layers else 0,
-        num_attention_heads=max(1, hidden // 64),
-        intermediate_size=state["encoder.layer.0.intermediate.dense.weight"].shape[0]
-        if layers
-        else 4 * hidden,
-        max_position_embeddings=state["embeddings.position_embeddings.weight"].shape[0],
-        type_vocab_size=state["embeddings.token_type_embeddings.weight"].shape[0]
-        if "embeddings.token_type_embeddings.weight" in state
-        else 2,
-    )
-
-
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a ``.safetensors`` file, or a PyTorch pickle (``.bin``/``.pt``) with ``weights_only=True``.
-
-    Raises:
-        ToolkitInputError: a missing or unreadable file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ToolkitInputError(f"weights file {str(path)!r} does not exist")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any reader failure becomes one clear message
-        raise ToolkitInputError(f"cannot read weights from {str(path)!r}: {err}") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ToolkitInputError(f"{str(path)!r} does not hold a state dict")
-    return state
-
-
-def _load_from_file(path: Path, vocab: str | os.PathLike | None, config: str | os.PathLike | None) -> Encoder:
-    state = read_state_dict(path)
-    # Strip task-model prefixes (bert., roberta., model.) and keep encoder weights only.
-    encoder_state = {}
-    for key, value in state.items():
-        for prefix in ("bert.", "model.", "encoder_model.", ""):
-            if key.startswith(prefix) and key[len(prefix) :].startswith(
-                ("embeddings.", "encoder.", "pooler.")
-            ):
-                encoder_state[key[len(prefix) :]] = value
-                break
-    if "embeddings.word_embeddings.weight" not in encoder_state:
-        raise ToolkitInputError(
-            f"{str(path)!r} holds no BERT encoder weights (no embeddings.word_embeddings.weight)"
-        )
-    config_path = Path(config) if config else path.parent / "config.json"
-    if config_path.is_file():
-        bert_config = AutoConfig.from_pretrained(str(config_path))
-        _check_encoder_type(bert_config.model_type, str(config_path))
-    else:
-        bert_config = _infer_bert_config(encoder_state)
-    vocab_source = vocab or (path.parent if _has_tokenizer(path.parent) else None)
-    if vocab_source is None:
-        raise ToolkitInputError(
-            f"{str(path)!r} has no tokenizer beside it: pass vocab= (a vocab.txt or tokenizer directory)"
-        )
-    tokenizer = _tokenizer_from(vocab_source)
-    model = BertModel(bert_config, add_pooling_layer="pooler.dense.weight" in encoder_state)
-    result = model.load_state_dict(encoder_state, strict=False)
-    report = {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys)}
-    if any(k.startswith("encoder.") or k.startswith("embeddings.") for k in result.missing_keys):
-        raise ToolkitInputError(
-            f"{str(path)!r}: encoder weights missing from the file: {result.missing_keys[:5]}"
-        )
-    return Encoder(model.eval(), tokenizer, str(path), "mean", report)
-
-
-def load_encoder(
-    source: str | os.PathLike,
-    *,
-    vocab: str | os.PathLike | None = None,
-    config: str | os.PathLike | None = None,
-) -> Encoder:
-    """Load the encoder of a BERT-like checkpoint for vector extraction.
-
-    Args:
-        source: a Hugging Face model directory (base model, masked-LM or fine-tuned classifier: its encoder
-            is used), a sentence-transformers directory (its pooling becomes the default), a single
-            ``.safetensors`` / ``pytorch_model.bin`` file, or a hub id (when the hub is reachable or cached).
-        vocab: for a single weights file without a tokenizer beside it: a ``vocab.txt`` or tokenizer directory.
-        config: for a single weights file: its ``config.json`` (default: beside the file, else inferred from
-            the weight shapes).
-
-    Returns:
-        An :class:`Encoder`.
-
-    Raises:
-        ToolkitInputError: no weights, no tokenizer, a non-BERT-like architecture, unreadable files.
-
-    Example:
-        >>> enc = load_encoder("outputs/pretrain/tiny_zh")  # doctest: +SKIP
-        >>> enc.num_layers  # doctest: +SKIP
-        2
-    """
-    path = Path(source)
-    if path.is_file():
-        return _load_from_file(path, vocab, config)
-    default_pooling: SentencePooling = "mean"
-    if path.is_dir():
-        model_dir = path
-        modules = path / "modules.json"
-        if modules.is_file():  # sentence-transformers layout
-            entries = json.loads(modules.read_text(encoding="utf-8"))
-            for entry in entries:
-                if entry.get("type", "").endswith("Transformer"):
-                    model_dir = path / entry.get("path", "")
-                elif entry.get("type", "").endswith("Pooling"):
-                    pcfg = path / entry.get("path", "") / "config.json"
-                    if pcfg.is_file():
-                        pooling = json.loads(pcfg.read_text(encoding="utf-8"))
-                        if pooling.get("pooling_mode_cls_token"):
-                            default_pooling = "cls"
-                        elif pooling.get("pooling_mode_max_tokens"):
-                            default_pooling = "max"
-        if not (model_dir / "config.json").is_file():
-            raise ToolkitInputError(f"{str(model_dir)!r} has no config.json: not a model directory")
-        if not any((model_dir / n).is_file() for n in _WEIGHT_FILES):
-            raise ToolkitInputError(
-                f"{str(model_dir)!r} has no weights (model.safetensors or pytorch_model.bin)"
-            )
-        if not vocab and not _has_tokenizer(model_dir) and not _has_tokenizer(path):
-            raise ToolkitInputError(
-                f"{str(path)!r} has no tokenizer files: pass vocab= (a vocab.txt or tokenizer directory)"
-            )
-        name = str(model_dir)
-        tokenizer_source = vocab or (model_dir if _has_tokenizer(model_dir) else path)
-    else:
-        name = str(source)
-        tokenizer_source = vocab or name
-        if os.sep in name and not re.fullmatch(r"[\w.-]+/[\w.-]+", name):
-            raise ToolkitInputError(f"checkpoint {name!r} does not exist")
-    try:
-        config_obj = AutoConfig.from_pretrained(name)
-    except (OSError, ValueError) as err:
-        raise ToolkitInputError(f"cannot load a model config from {name!r}: {err}") from None
-    _check_encoder_type(config_obj.model_type, name)
-    model, info = AutoModel.from_pretrained(name, output_loading_info=True)
-    try:
-        tokenizer = _tokenizer_from(tokenizer_source)
-    except (OSError, ValueError) as err:
-        raise ToolkitInputError(f"cannot load a tokenizer from {str(tokenizer_source)!r}: {err}") from None
-    report = {
-        k: list(v) for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys")
-    }
-    return Encoder(model.eval(), tokenizer, name, default_pooling, report)
 
 
 # ------------------------------------------------------------------------------------------ vocabulary
@@ -271,8 +57,6 @@ def read_texts(
     Raises:
         ToolkitInputError: missing paths, empty input, binary or non-UTF-8 files (naming the byte offset).
     """
-    from ._corpus import scan_text_file
-
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     digest = hashlib.sha256()
     lines: list[str] = []
@@ -284,10 +68,7 @@ def read_texts(
         lines.extend(line for line in data.decode("utf-8").split("\n") if line.strip())
     if any(str(i) == "-" for i in inputs):
         data = sys.stdin.buffer.read()
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise ToolkitInputError(f"standard input: invalid UTF-8 at byte offset {err.start}") from None
+        text = decode_text_bytes(data, name="standard input")
         digest.update(data)
         lines.extend(line for line in text.split("\n") if line.strip())
     if not lines:
@@ -295,14 +76,30 @@ def read_texts(
     return lines, digest.hexdigest()
 
 
+def read_word_list(path: str | os.PathLike) -> list[str]:
+    """The items of a word list, one per line (surrounding whitespace and blank lines dropped), in order.
+
+    Raises:
+        ToolkitInputError: a missing file, a directory, a binary or non-UTF-8 file (naming line and byte
+            offset), or a list with no item.
+
+    Example:
+        >>> words = read_word_list("words.txt")  # doctest: +SKIP
+        >>> vs = extract_vectors("outputs/pretrain/tiny_zh", words=words)  # doctest: +SKIP
+    """
+    path = check_text_file(path)
+    words = [w.strip() for w in path.read_text(encoding="utf-8").splitlines() if w.strip()]
+    if not words:
+        raise ToolkitInputError(f"{path}: the word list is empty (expected one item per line)")
+    return words
+
+
 def _segment(line: str, unit: str, segmenter: str | None) -> list[tuple[str, int, int]]:
     """Items of a line as (item, start, end) character spans."""
     if unit == "char":
         return [(c, i, i + 1) for i, c in enumerate(line) if not c.isspace()]
     if segmenter:
-        from ._packing import _jieba
-
-        return [(w, s, e) for w, s, e in _jieba().tokenize(line) if w.strip()]
+        return [(w, s, e) for w, s, e in load_jieba().tokenize(line) if w.strip()]
     return [(m.group(), m.start(), m.end()) for m in re.finditer(r"\S+", line)]
 
 
@@ -350,15 +147,6 @@ class CoverageReport:
         d["n_missing"] = len(self.missing)
         d["missing"] = dict(Counter(self.missing).most_common(200))
         return d
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def tokenizer_safe(text: str) -> str:
-    """Replace lone surrogates (which the Rust tokenizers reject) by U+FFFD, one character for one, so
-    character offsets stay valid; the original text is still what the coverage report names."""
-    return _SURROGATE.sub("\ufffd", text)
 
 
 def _piece_ids(tokenizer: PreTrainedTokenizerBase, items: list[str]) -> list[list[int]]:
@@ -423,18 +211,6 @@ def _pool_rows(rows: torch.Tensor, pooling: Pooling) -> torch.Tensor:
     raise ToolkitInputError(f"sub-token pooling must be first, last or mean; got {pooling!r}")
 
 
-def _layer_indices(encoder: Encoder, layers: Sequence[int]) -> list[int]:
-    n = encoder.num_layers
-    out = []
-    for layer in layers:
-        if not -(n + 1) <= layer <= n:
-            raise ToolkitInputError(
-                f"layer {layer} out of range: the model has {n} layers (0 = embeddings, 1..{n}, or -1..-{n + 1})"
-            )
-        out.append(layer if layer >= 0 else n + 1 + layer)
-    return out
-
-
 # ------------------------------------------------------------------------------------------ extraction
 def extract_vectors(
     encoder: Encoder | str | os.PathLike,
@@ -489,6 +265,11 @@ def extract_vectors(
         raise ToolkitInputError(f"unit must be 'char' or 'word', got {unit!r}")
     if mode not in ("static", "contextual"):
         raise ToolkitInputError(f"mode must be 'static' or 'contextual', got {mode!r}")
+    if pooling not in ITEM_POOLINGS:
+        raise ToolkitInputError(
+            f"pooling of an item's pieces must be one of {', '.join(ITEM_POOLINGS)}, got {pooling!r} "
+            "(cls and max pool sentences: --unit sentence)"
+        )
     enc = encoder if isinstance(encoder, Encoder) else load_encoder(encoder)
     corpus_hash = None
     lines: list[str] | None = None
@@ -664,72 +445,43 @@ def _contextual_vectors(
     return vectors, (counts > 0).tolist()
 
 
-@torch.inference_mode()
-def encode_sentences(
+def extract_sentence_vectors(
     encoder: Encoder | str | os.PathLike,
-    sentences: Sequence[str],
+    inputs: Sequence[str | os.PathLike] | str,
     *,
-    pooling: SentencePooling | None = None,
+    pooling: str | None = None,
     layers: Sequence[int] = (-1,),
     normalize: bool = False,
+    extensions: Sequence[str] = (".txt",),
     batch_size: int = 32,
-    max_length: int | None = None,
-    show_progress: bool = False,
-) -> np.ndarray:
-    """Encode sentences into vectors.
-
-    Args:
-        encoder: an :class:`Encoder` or anything :func:`load_encoder` takes.
-        sentences: the texts.
-        pooling: ``mean`` (over all tokens the attention mask keeps, special tokens included, as
-            sentence-transformers does), ``cls`` or ``max``; default: the checkpoint's own (from a
-            sentence-transformers pooling config) or ``mean``.
-        layers: hidden-state layers averaged before pooling (-1 = last).
-        normalize: L2-normalise each vector.
-        batch_size: sentences per forward pass; sentences are sorted by length so batches pad little.
-        max_length: truncation length (default: the model's maximum).
-        show_progress: show a progress bar.
-
-    Returns:
-        ``(len(sentences), hidden)`` float32 array, in input order.
+) -> VectorSet:
+    """One vector per non-empty input line (``sentence_0``, ``sentence_1``, ...), with provenance and a
+    coverage report that counts the lines longer than the model's window (truncated, and warned about).
 
     Example:
-        >>> vecs = encode_sentences("outputs/pretrain/tiny_en", ["a cat", "a dog"])  # doctest: +SKIP
+        >>> vs = extract_sentence_vectors("st_model/", ["sentences.txt"], normalize=True)  # doctest: +SKIP
     """
     enc = encoder if isinstance(encoder, Encoder) else load_encoder(encoder)
-    pooling = pooling or enc.default_pooling
-    if pooling not in ("mean", "cls", "max"):
-        raise ToolkitInputError(f"sentence pooling must be mean, cls or max; got {pooling!r}")
-    layer_list = _layer_indices(enc, layers)
-    need_all = layer_list != [enc.num_layers]
-    limit = max_length or min(
-        getattr(enc.tokenizer, "model_max_length", 512), enc.model.config.max_position_embeddings
+    lines, digest = read_texts(inputs, extensions=extensions)
+    report: dict = {}
+    vectors = encode_sentences(
+        enc,
+        lines,
+        pooling=pooling,
+        layers=layers,
+        normalize=normalize,
+        batch_size=batch_size,
+        show_progress=True,
+        report=report,
     )
-    order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
-    out = np.empty((len(sentences), enc.model.config.hidden_size), dtype=np.float32)
-    for start in tqdm(range(0, len(order), batch_size), desc="Encoding", disable=not show_progress):
-        idx = order[start : start + batch_size]
-        batch = enc.tokenizer(
-            [tokenizer_safe(sentences[i]) for i in idx],
-            padding=True,
-            truncation=True,
-            max_length=limit,
-            return_tensors="pt",
-        )
-        inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-        result = enc.model(**inputs, output_hidden_states=need_all)
-        if need_all:
-            hidden = torch.stack([result.hidden_states[layer] for layer in layer_list]).mean(0)
-        else:
-            hidden = result.last_hidden_state
-        mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        if pooling == "mean":
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        elif pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            pooled = hidden.masked_fill(mask == 0, torch.finfo(hidden.dtype).min).max(1).values
-        if normalize:
-            pooled = torch.nn.functional.normalize(pooled, dim=-1)
-        out[idx] = pooled.float().numpy()
-    return out
+    provenance = {
+        "checkpoint": enc.source,
+        "mode": "sentence",
+        "layers": list(layers),
+        "pooling": pooling or enc.default_pooling,
+        "normalize": normalize,
+        "corpus_sha256": digest,
+    }
+    return VectorSet(
+        [f"sentence_{i}" for i in range(len(lines))], vectors, provenance, {"n_items": len(lines), **report}
+    )

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._corpus import iter_jsonl
 from ._errors import ToolkitInputError
-from ._tokenizer import is_cjk_char
+from ._io import check_text_file, iter_jsonl, require_file
+from ._text import is_cjk_char
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +43,40 @@ def _format_of(path: Path, file_format: str | None) -> str:
 
 
 def _rows(path: Path, fmt: str):
-    """Yield (line number, record dict) from a CSV / TSV / JSONL file."""
-    if not path.is_file():
-        raise ToolkitInputError(f"{path}: file does not exist")
+    """Yield (line number, record dict) from a CSV / TSV / JSONL file.
+
+    A CSV / TSV row must have as many fields as the header: an unquoted separator inside a text would
+    otherwise shift the label column silently.
+    """
+    check_text_file(path)
     if fmt == "jsonl":
         yield from iter_jsonl(path)
         return
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh, delimiter="," if fmt == "csv" else "\t")
-        for record in reader:
-            yield reader.line_num, record
+    separator = "," if fmt == "csv" else "\t"
+    with open(path, encoding="utf-8-sig", newline="") as fh:  # -sig: a byte-order mark is not a column name
+        reader = csv.reader(fh, delimiter=separator)
+        header = next(reader, None)
+        if header is None:
+            return
+        for row in reader:
+            if not row:  # a blank line
+                continue
+            if len(row) != len(header):
+                name = "comma" if separator == "," else "tab"
+                raise ToolkitInputError(
+                    f"{path}:{reader.line_num}: {_plural(len(row), 'field')}, but the header has {len(header)} "
+                    f"({', '.join(header)}). "
+                    + (
+                        f'A text containing a {name}? Quote the field: "like{separator} this"'
+                        if len(row) > len(header)
+                        else "Fill in the missing fields (an empty one is written as two separators)"
+                    )
+                )
+            yield reader.line_num, dict(zip(header, row, strict=True))
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _split_labels(value, multi_label: bool, separator: str) -> list:
@@ -88,11 +112,13 @@ def read_classification(
         The examples, with labels as strings.
 
     Raises:
-        ToolkitInputError: a missing column (naming the columns found), an empty text, a label column of
-            mixed types (e.g. numbers and words), or no example at all.
+        ToolkitInputError: a missing file or a directory, a file that is not UTF-8 text, a CSV / TSV row whose
+            field count differs from the header's, a missing column (naming the columns found), an empty
+            text, a list label without ``multi_label``, a label column of mixed types (e.g. numbers and
+            words), or no example at all.
     """
     if isinstance(path, (str, os.PathLike)):
-        path = Path(path)
+        path = require_file(path)
         rows = _rows(path, _format_of(path, file_format))
     else:  # a hub dataset split (or any sequence of records): "line" is the row number
         rows = ((i + 1, dict(r)) for i, r in enumerate(path))
@@ -112,6 +138,11 @@ def read_classification(
         pair = record[text_pair_column] if text_pair_column else None
         labels: list[str] = []
         if label_column in record and record[label_column] not in (None, ""):
+            if isinstance(record[label_column], list) and not multi_label:
+                raise ToolkitInputError(
+                    f"{path}:{lineno}: label {record[label_column]!r} is a list: several labels per example "
+                    "need --multi_label (multi_label=True); for one label per example give a single value"
+                )
             raw = _split_labels(record[label_column], multi_label, label_separator)
             for value in raw:
                 kind = (
@@ -169,23 +200,38 @@ def read_conll(
     token_column: int = 0,
     tag_column: int = -1,
     separator: str | None = None,
-    require_tags: bool = True,
+    require_tags: bool | None = True,
+    encoding_errors: str = "strict",
 ) -> list[NERSentence]:
     """Read a CoNLL-style file: one token per line, columns split by ``separator`` (default: any
     whitespace, or tab when the line has one), blank lines between sentences, ``-DOCSTART-`` ignored.
 
+    Every token line must have as many columns as the file's other lines: a token holding a space in a
+    whitespace-separated file (``New York B-LOC``) would otherwise lose its second half. Separate the
+    columns with tabs to keep such tokens whole.
+
+    Args:
+        path: the file.
+        token_column, tag_column: column indices (default: first and last).
+        separator: the column separator (default: tab on lines that have one, else any whitespace).
+        require_tags: ``True``: every line has a tag; ``None``: tags are read where the file has a tag
+            column (a test file may be unlabelled); ``False``: tags, if any, are ignored (text only).
+        encoding_errors: ``"strict"`` or ``"replace"`` (bad bytes become U+FFFD; for the pretraining
+            reader, which counts them beforehand).
+
     Raises:
-        ToolkitInputError: a line without the tag column (token/tag count mismatch), a malformed tag, or
-            no sentence at all; naming file and line.
+        ToolkitInputError: a missing file or a directory, a file that is not UTF-8 text, a line whose
+            column count differs from the file's, a line without the tag column, a malformed tag, or no
+            sentence at all; naming file and line.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ToolkitInputError(f"{path}: file does not exist")
+    path = check_text_file(path) if encoding_errors == "strict" else require_file(path)
     sentences: list[NERSentence] = []
     tokens: list[str] = []
     tags: list[str] = []
     start = 0
-    with open(path, encoding="utf-8") as fh:
+    columns: Counter[int] = Counter()  # token lines by column count
+    first_with: dict[int, tuple[int, str]] = {}  # column count -> its first (line number, line)
+    with open(path, encoding="utf-8-sig", errors=encoding_errors) as fh:
         for lineno, line in enumerate(fh, 1):
             line = line.rstrip("\n").rstrip("\r")
             if not line.strip() or line.startswith("-DOCSTART-"):
@@ -195,9 +241,11 @@ def read_conll(
                 continue
             sep = separator or ("\t" if "\t" in line else None)
             parts = line.split(sep)
+            columns[len(parts)] += 1
+            first_with.setdefault(len(parts), (lineno, line))
             if not tokens:
                 start = lineno
-            if require_tags:
+            if require_tags or (require_tags is None and len(parts) >= 2):
                 if len(parts) < 2:
                     raise ToolkitInputError(f"{path}:{lineno}: expected a token and a tag, got {line!r}")
                 tag = parts[tag_column].strip()
@@ -206,9 +254,26 @@ def read_conll(
             tokens.append(parts[token_column] if parts[token_column] != "" else " ")
         if tokens:
             sentences.append(NERSentence(tokens, tags, start, str(path)))
+    _check_columns(path, columns, first_with)
     if not sentences:
         raise ToolkitInputError(f"{path}: no sentence (empty split)")
     return sentences
+
+
+def _check_columns(path: Path, columns: Counter, first_with: dict[int, tuple[int, str]]) -> None:
+    """Every token line of a CoNLL file has the same number of columns (the most common count, ties: the
+    count seen first); name the first line with another count."""
+    if len(columns) < 2:
+        return
+    usual = max(columns, key=lambda n: (columns[n], -first_with[n][0]))
+    (lineno, line), n = min((first_with[n], n) for n in columns if n != usual)
+    n_odd = sum(columns.values()) - columns[usual]
+    more = f" (and {_plural(n_odd - 1, 'more line')})" if n_odd > 1 else ""
+    raise ToolkitInputError(
+        f"{path}:{lineno}: {_plural(n, 'column')}, but the file's other lines have {usual} (e.g. line "
+        f"{first_with[usual][0]}): {line!r}{more}. A token containing a space? Separate the columns with "
+        "tabs (token<TAB>tag), or fix the line"
+    )
 
 
 def read_ner_jsonl(path: str | os.PathLike, *, span_tokenization: str = "auto") -> list[NERSentence]:

@@ -13,7 +13,23 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedTokenizerBase, TrainerCallback
 
-IGNORE_INDEX = -100
+from ._errors import ToolkitInputError
+
+IGNORE_INDEX = -100  # the label of a position that takes no loss (PyTorch's cross-entropy default)
+
+
+def check_masking_options(*, mlm_probability: float, whole_word_mask: bool, whole_word_share: float) -> None:
+    """The one check of the masking options, for the collator and the recipe's pre-flight alike.
+
+    Raises:
+        ToolkitInputError: a rate outside its range, or a whole-word share without whole-word masking.
+    """
+    if not 0.0 < mlm_probability < 1.0:
+        raise ToolkitInputError(f"--mlm_probability must be in (0, 1), got {mlm_probability}")
+    if not 0.0 <= whole_word_share <= 1.0:
+        raise ToolkitInputError(f"--whole_word_share must be in [0, 1], got {whole_word_share}")
+    if whole_word_share != 1.0 and not whole_word_mask:
+        raise ToolkitInputError("--whole_word_share only applies with --whole_word_mask true")
 
 
 def mask_tokens(
@@ -130,14 +146,13 @@ class MLMCollator:
     _random_ids: torch.Tensor = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.mlm_probability < 1.0:
-            raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}")
-        if not 0.0 <= self.whole_word_share <= 1.0:
-            raise ValueError(f"whole_word_share must be in [0, 1], got {self.whole_word_share}")
-        if self.whole_word_share < 1.0 and not self.whole_word_mask:
-            raise ValueError("whole_word_share only applies with whole_word_mask=True")
+        check_masking_options(
+            mlm_probability=self.mlm_probability,
+            whole_word_mask=self.whole_word_mask,
+            whole_word_share=self.whole_word_share,
+        )
         if self.tokenizer.mask_token_id is None or self.tokenizer.pad_token_id is None:
-            raise ValueError("the tokenizer needs a mask token and a pad token for masked-LM training")
+            raise ToolkitInputError("the tokenizer needs a mask token and a pad token for masked-LM training")
         special = sorted(set(self.tokenizer.all_special_ids))
         self._special_ids = torch.tensor(special, dtype=torch.long)
         allowed = torch.ones(len(self.tokenizer), dtype=torch.bool)

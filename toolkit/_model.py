@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 
 import torch
@@ -19,6 +18,7 @@ from transformers import BertConfig, BertForMaskedLM
 from transformers.modeling_outputs import MaskedLMOutput
 
 from ._errors import ToolkitInputError
+from ._masking import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class SparseHeadBertForMaskedLM(BertForMaskedLM):
         )
         hidden = outputs[0]
         flat_labels = labels.reshape(-1)
-        positions = (flat_labels != -100).nonzero().squeeze(1)
+        positions = (flat_labels != IGNORE_INDEX).nonzero().squeeze(1)
         selected = hidden.reshape(-1, hidden.size(-1)).index_select(0, positions)
         logits = self.cls(selected)
         targets = flat_labels.index_select(0, positions)
@@ -88,61 +88,6 @@ class SparseHeadBertForMaskedLM(BertForMaskedLM):
                 with open(path, "w", encoding="utf-8") as fh:
                     json.dump(data, fh, indent=2, sort_keys=True)
                     fh.write("\n")
-
-
-POSITION_INITS = ("random", "sinusoidal")
-DEFAULT_POSITION_RMS = 0.1  # the size measured to end the English plateau early (benchmarks/RESULTS.md)
-
-
-def check_position_init(scheme: str, rms: float | None) -> None:
-    """Reject an unknown ``--position_init`` scheme or a non-positive ``--position_init_rms``.
-
-    Raises:
-        ToolkitInputError: naming the flag and the value.
-    """
-    if scheme not in POSITION_INITS:
-        raise ToolkitInputError(f"--position_init must be one of {', '.join(POSITION_INITS)}, got {scheme!r}")
-    if rms is not None and rms <= 0:
-        raise ToolkitInputError(f"--position_init_rms must be positive, got {rms}")
-
-
-def sinusoidal_positions(num_positions: int, dim: int, rms: float) -> torch.Tensor:
-    """Transformer sine/cosine position table (Vaswani et al., 2017), scaled to root-mean-square ``rms``.
-
-    Column pair ``(2i, 2i + 1)`` of row ``p`` holds ``sin(p * w_i)`` and ``cos(p * w_i)`` with
-    ``w_i = 10000^(-2i / dim)``; an odd ``dim`` ends with a lone sine column. The row for position ``p + k`` is
-    a fixed rotation of the row for ``p``: one linear map of the query or key lets attention look ``k`` tokens
-    back at every position, which a random table only allows position by position. The slowest pairs barely
-    turn over a few hundred positions, so part of the table is a near-constant vector shared by all positions.
-    """
-    position = torch.arange(num_positions, dtype=torch.float64).unsqueeze(1)
-    frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float64) * (-math.log(10000.0) / dim))
-    table = torch.zeros(num_positions, dim, dtype=torch.float64)
-    table[:, 0::2] = torch.sin(position * frequency)
-    table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
-    return (table * (rms / table.pow(2).mean().sqrt())).float()
-
-
-def init_position_embeddings(model, scheme: str, rms: float | None = None) -> None:
-    """Re-initialise a fresh BERT's absolute position embeddings in place.
-
-    ``"random"`` leaves the preset's normal init (std ``initializer_range``) and records nothing.
-    ``"sinusoidal"`` starts the (still trainable) table from :func:`sinusoidal_positions` at root-mean-square
-    ``rms`` (default :data:`DEFAULT_POSITION_RMS`, 0.1) and records ``config.position_init`` and
-    ``config.position_init_rms``, so a random-init twin can be started the same way.
-
-    Raises:
-        ToolkitInputError: an unknown scheme or a non-positive ``rms``.
-    """
-    check_position_init(scheme, rms)
-    if scheme == "random":
-        return
-    rms = DEFAULT_POSITION_RMS if rms is None else rms
-    base = getattr(model, model.base_model_prefix, model)
-    weight = base.embeddings.position_embeddings.weight
-    with torch.no_grad():
-        weight.copy_(sinusoidal_positions(weight.shape[0], weight.shape[1], rms).to(weight.dtype))
-    model.config.position_init, model.config.position_init_rms = scheme, rms
 
 
 def build_mlm_model(

@@ -10,33 +10,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from functools import lru_cache
 
 import datasets
 from transformers import PreTrainedTokenizerBase
 
 from ._errors import ToolkitInputError
+from ._text import load_jieba
 
 logger = logging.getLogger(__name__)
-
-
-@lru_cache(maxsize=1)
-def _jieba():
-    try:
-        import jieba
-    except ImportError:
-        raise ToolkitInputError(
-            "Chinese whole-word masking needs jieba: pip install 'toolkit[zh]' (or pip install jieba)"
-        ) from None
-    jieba.setLogLevel(logging.WARNING)
-    return jieba
 
 
 def segment_word_starts(text: str, segmenter: str) -> set[int]:
     """Character offsets where a word starts, according to ``segmenter`` (``"jieba"``)."""
     if segmenter != "jieba":
         raise ToolkitInputError(f"unknown Chinese segmenter {segmenter!r}: supported: jieba")
-    return {start for _, start, _ in _jieba().tokenize(text)}
+    return {start for _, start, _ in load_jieba().tokenize(text)}
 
 
 def word_start_flags(

@@ -13,6 +13,7 @@ from ._errors import ToolkitInputError
 
 PRESET_DIR = Path(__file__).parent / "presets"
 PRESET_NAMES = ("tiny", "mini", "small", "medium", "base")
+DEFAULT_PRESET = "tiny"  # a fresh model's size when no --preset is given
 _BERT_KEYS = set(BertConfig().to_dict())
 
 

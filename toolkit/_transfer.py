@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ._checkpoint import WEIGHT_FILES, read_state_dict
 from ._errors import ToolkitInputError
 
 logger = logging.getLogger(__name__)
@@ -52,13 +53,11 @@ def _source_state(source) -> dict[str, torch.Tensor]:
     if isinstance(source, Mapping):
         return dict(source)
     path = Path(source)
-    from ._extract import read_state_dict
-
     if path.is_dir():
-        for name in ("model.safetensors", "pytorch_model.bin"):
-            if (path / name).is_file():
+        for name in WEIGHT_FILES:
+            if (path / name).is_file() and not name.endswith(".index.json"):
                 return read_state_dict(path / name)
-        raise ToolkitInputError(f"{str(path)!r} has no model.safetensors or pytorch_model.bin")
+        raise ToolkitInputError(f"{str(path)!r} has no single weights file ({', '.join(WEIGHT_FILES[:2])})")
     return read_state_dict(path)
 
 

@@ -17,12 +17,13 @@ import numpy as np
 import torch
 
 from ._errors import ToolkitInputError
+from ._io import json_text
 
 logger = logging.getLogger(__name__)
 
 VectorFormat = Literal["word2vec", "word2vec-binary", "npy", "safetensors"]
 FORMATS: tuple[str, ...] = ("word2vec", "word2vec-binary", "npy", "safetensors")
-_EXTENSIONS = {
+VECTOR_EXTENSIONS = {
     ".txt": "word2vec",
     ".vec": "word2vec",
     ".bin": "word2vec-binary",
@@ -63,17 +64,6 @@ def unescape_token(token: str) -> str:
             out.append(token[i])
             i += 1
     return "".join(out)
-
-
-def json_text(obj) -> str:
-    """JSON that is always valid UTF-8: readable non-ASCII, but ``\\uXXXX`` escapes where the data holds
-    lone surrogates (which UTF-8 cannot encode)."""
-    text = json.dumps(obj, ensure_ascii=False, indent=2, default=str)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = json.dumps(obj, ensure_ascii=True, indent=2, default=str)
-    return text
 
 
 def _safe_text(token: str) -> str:
@@ -127,7 +117,12 @@ class VectorSet:
 
     # ----------------------------------------------------------------------------------------- saving
     def save(
-        self, path: str | os.PathLike, *, format: VectorFormat | None = None, whitespace: str = "escape"
+        self,
+        path: str | os.PathLike,
+        *,
+        format: VectorFormat | None = None,
+        whitespace: str = "escape",
+        coverage_file: bool = False,
     ) -> Path:
         """Save the vectors.
 
@@ -136,6 +131,8 @@ class VectorSet:
                 ``<stem>.vocab.txt`` and ``<stem>.json`` beside it.
             format: ``word2vec`` (text), ``word2vec-binary``, ``npy`` or ``safetensors``; default from the
                 extension (``.txt``/``.vec``, ``.bin``, ``.npy``, ``.safetensors``).
+            coverage_file: also write the coverage report to ``<path>.coverage.json`` (what
+                ``recipes/push_to_hub.py`` recognises a vector set by).
             whitespace: tokens containing whitespace are ``"escape"``-d (reversibly, see
                 :func:`escape_token`) or ``"refuse"``-d with an error. They never corrupt the file.
 
@@ -146,7 +143,7 @@ class VectorSet:
             ToolkitInputError: missing output directory, unknown format, or a refused token.
         """
         path = Path(path)
-        fmt = format or _EXTENSIONS.get(path.suffix.lower())
+        fmt = format or VECTOR_EXTENSIONS.get(path.suffix.lower())
         if fmt not in FORMATS:
             raise ToolkitInputError(
                 f"unknown vector format {fmt or path.suffix!r}: choose from {', '.join(FORMATS)}"
@@ -186,13 +183,15 @@ class VectorSet:
                 str(path),
                 metadata={"tokens": json_text(names), **{k: json_text(v) for k, v in meta.items()}},
             )
+        if coverage_file:
+            Path(f"{path}.coverage.json").write_text(json_text(self.coverage or {}), encoding="utf-8")
         return path
 
     @staticmethod
     def files_written(path: str | os.PathLike, *, format: VectorFormat | None = None) -> list[Path]:
         """Every file :meth:`save` writes for ``path`` (``npy`` writes two sidecars beside it)."""
         path = Path(path)
-        if (format or _EXTENSIONS.get(path.suffix.lower())) == "npy":
+        if (format or VECTOR_EXTENSIONS.get(path.suffix.lower())) == "npy":
             stem = path.with_suffix("")
             return [path, Path(f"{stem}.vocab.txt"), Path(f"{stem}.json")]
         return [path]
@@ -207,7 +206,7 @@ class VectorSet:
         path = Path(path)
         if not path.is_file():
             raise ToolkitInputError(f"vector file {str(path)!r} does not exist")
-        fmt = format or _EXTENSIONS.get(path.suffix.lower())
+        fmt = format or VECTOR_EXTENSIONS.get(path.suffix.lower())
         if fmt not in FORMATS:
             raise ToolkitInputError(f"cannot tell the format of {str(path)!r}: pass format=")
         provenance: dict = {}

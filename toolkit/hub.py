@@ -12,18 +12,34 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from huggingface_hub import HfApi, get_token
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
+from ._card import write_vector_card
+from ._checkpoint import WEIGHT_FILES
 from ._errors import ToolkitInputError
 from ._secrets import TOKEN_ENV_VARS, register_secret
+from ._vectors import VECTOR_EXTENSIONS, VectorSet
+
+__all__ = [
+    "write_vector_card",
+    "HubError",
+    "HubTarget",
+    "IGNORE_PATTERNS",
+    "describe_output",
+    "ensure_vector_card",
+    "get_hub_token",
+    "hub_target_from_args",
+    "preflight",
+    "push_output_dir",
+    "retry_command",
+    "vector_files",
+    "vector_sets",
+]
 
 logger = logging.getLogger(__name__)
 
-WEIGHT_FILES = (
-    "model.safetensors",
-    "pytorch_model.bin",
-    "model.safetensors.index.json",
-    "pytorch_model.bin.index.json",
-)
-VECTOR_SUFFIXES = (".vec", ".txt", ".bin", ".npy", ".safetensors")
 # Never pushed: intermediate checkpoints, TensorBoard logs, the pickled TrainingArguments.
 IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/*", "runs/*", "runs/**", "training_args.bin", "*.lock"]
 
@@ -45,16 +61,12 @@ class HubTarget:
 def get_hub_token() -> str | None:
     """The token from ``HF_TOKEN`` / ``HUGGING_FACE_HUB_TOKEN`` or the login cache, or ``None``; remembered as
     a secret, so that no file or log line the toolkit writes afterwards can hold it."""
-    from huggingface_hub import get_token
-
     token = next((os.environ[name] for name in TOKEN_ENV_VARS if os.environ.get(name)), None) or get_token()
     register_secret(token)
     return token
 
 
 def _api(endpoint: str | None, token: str):
-    from huggingface_hub import HfApi
-
     return HfApi(endpoint=endpoint, token=token)
 
 
@@ -64,7 +76,12 @@ def _status(err: Exception) -> int | None:
 
 
 def preflight(
-    repo_id: str, *, private: bool = False, revision: str | None = None, endpoint: str | None = None
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    endpoint: str | None = None,
+    create: bool = True,
 ) -> HubTarget:
     """Check, in seconds and before any long run, that a push to ``repo_id`` can succeed.
 
@@ -77,6 +94,7 @@ def preflight(
         private: create the repository as private.
         revision: a branch to push to (created from main at push time if missing).
         endpoint: the hub URL (default: ``HF_ENDPOINT`` or huggingface.co).
+        create: create the repository if it is missing (``False`` for a dry run: check only).
 
     Returns:
         The resolved :class:`HubTarget`.
@@ -85,9 +103,6 @@ def preflight(
         ToolkitInputError: no token, invalid token, malformed repo id, a namespace the token cannot
             write to, an unreachable hub.
     """
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
     token = get_hub_token()
     if not token:
         raise ToolkitInputError(
@@ -124,7 +139,8 @@ def preflight(
     if role == "read":
         raise ToolkitInputError("the hub token is read-only: create a token with write access")
     try:
-        api.create_repo(repo_id, private=private, exist_ok=True)
+        if create:
+            api.create_repo(repo_id, private=private, exist_ok=True)
     except Exception as err:  # noqa: BLE001
         code = _status(err)
         raise ToolkitInputError(
@@ -154,7 +170,7 @@ def describe_output(output_dir: str | os.PathLike) -> str:
                 f"{str(path)!r} has a config.json but no weights (model.safetensors): nothing to push"
             )
         return "model"
-    if any(p.suffix in VECTOR_SUFFIXES and Path(f"{p}.coverage.json").is_file() for p in path.iterdir()):
+    if vector_sets(path):
         return "vectors"
     raise ToolkitInputError(f"{str(path)!r} holds neither a model (config.json + weights) nor a vector set")
 
@@ -163,14 +179,33 @@ def vector_files(output_dir: str | os.PathLike) -> list[str]:
     """Files of the vector sets in ``output_dir`` (each vector file with its sidecars), plus ``README.md``."""
     path = Path(output_dir)
     names = []
-    for p in sorted(path.iterdir()):
-        if p.suffix in VECTOR_SUFFIXES and Path(f"{p}.coverage.json").is_file():
-            names += [p.name, f"{p.name}.coverage.json"]
-            if p.suffix == ".npy":
-                names += [n for n in (f"{p.stem}.vocab.txt", f"{p.stem}.json") if (path / n).is_file()]
+    for p in vector_sets(path):
+        names += [f.name for f in VectorSet.files_written(p) if f.is_file()] + [f"{p.name}.coverage.json"]
     if (path / "README.md").is_file():
         names.append("README.md")
     return names
+
+
+def vector_sets(output_dir: str | os.PathLike) -> list[Path]:
+    """The vector files in ``output_dir``: files of a vector format with a ``<file>.coverage.json`` beside."""
+    return [
+        p
+        for p in sorted(Path(output_dir).iterdir())
+        if p.suffix.lower() in VECTOR_EXTENSIONS and Path(f"{p}.coverage.json").is_file()
+    ]
+
+
+def ensure_vector_card(output_dir: str | os.PathLike) -> None:
+    """Give a vector-set directory without a ``README.md`` a card built from its first set's provenance and
+    coverage report."""
+    out = Path(output_dir)
+    if (out / "README.md").is_file():
+        return
+    vector_file = vector_sets(out)[0]
+    vs = VectorSet.load(vector_file)
+    write_vector_card(
+        out, vector_file, provenance=vs.provenance, coverage=vs.coverage or {}, n_vectors=len(vs), dim=vs.dim
+    )
 
 
 def retry_command(output_dir: str | os.PathLike, target: HubTarget) -> str:
@@ -224,7 +259,7 @@ def push_output_dir(
     return info.commit_url
 
 
-def hub_target_from_args(args) -> HubTarget | None:
+def hub_target_from_args(args, *, dry_run: bool = False) -> HubTarget | None:
     """Take the hub options of ``TrainingArguments`` for the toolkit's own pre-flight and push.
 
     Trainer's own push is switched off (the toolkit pushes once, after the model card is written), and
@@ -242,6 +277,9 @@ def hub_target_from_args(args) -> HubTarget | None:
         return None
     args.push_to_hub = False
     target = preflight(
-        args.hub_model_id or "", private=bool(args.hub_private_repo), revision=args.hub_revision
+        args.hub_model_id or "",
+        private=bool(args.hub_private_repo),
+        revision=args.hub_revision,
+        create=not dry_run,  # a dry run checks the token and the namespace, and creates nothing
     )
     return target

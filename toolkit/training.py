@@ -6,15 +6,32 @@ import json
 import logging
 import math
 import os
+import shlex
+import sys
 import time
 from pathlib import Path
 
+from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainingArguments
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint, has_length
 
 from ._errors import ToolkitInputError
-from ._rundir import read_run_record, write_run_record
-from ._secrets import install_log_redaction, redact
+from ._secrets import install_log_redaction, redact, redact_argv
+from .config import options_to_argv
+from .hub import HubError
+from .rundir import read_run_record, write_run_record
+
+__all__ = [
+    "ToolkitTrainer",
+    "format_duration",
+    "perplexity",
+    "plot_loss_curve",
+    "prepare_training_args",
+    "run_cli",
+    "setup_cli_logging",
+    "setup_logging",
+    "training_command",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +85,6 @@ class ToolkitTrainer(Trainer):
         # transformers 5 applies train_sampling_strategy="group_by_length" to evaluation and prediction too,
         # which returns predictions in a shuffled order. The recipes map predictions back to examples (and
         # NER windows back to sentences) by position, so evaluation always runs in dataset order.
-        from torch.utils.data import SequentialSampler
-        from transformers.trainer_utils import has_length
-
         if eval_dataset is None or not has_length(eval_dataset):
             return None
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
@@ -152,12 +166,6 @@ def plot_loss_curve(log_history: list[dict], path: str | os.PathLike, *, x_key: 
     return Path(path)
 
 
-def write_json(data: dict, path: str | os.PathLike) -> None:
-    """Write ``data`` as indented UTF-8 JSON (non-ASCII kept readable; any known token masked)."""
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-    Path(path).write_text(redact(text) + "\n", encoding="utf-8")
-
-
 def setup_logging(args: TrainingArguments) -> None:
     """Configure logging once, rank-aware: INFO on the main process, warnings only on the others."""
     import datasets
@@ -170,6 +178,12 @@ def setup_logging(args: TrainingArguments) -> None:
     logging.getLogger("toolkit").setLevel(level)
     transformers.utils.logging.set_verbosity(logging.WARNING if args.should_log else logging.ERROR)
     datasets.utils.logging.set_verbosity(logging.WARNING)
+    install_log_redaction()
+
+
+def setup_cli_logging() -> None:
+    """Logging for the recipes without ``TrainingArguments`` (extraction, push): INFO, with tokens redacted."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     install_log_redaction()
 
 
@@ -192,8 +206,6 @@ def run_cli(main) -> None:
     """Run a recipe's ``main()``: bad input ends with ``error: ...`` on stderr and exit status 2, a failed hub
     push (output kept, retry command shown) with status 3; no traceback for either."""
     import sys
-
-    from ._hub import HubError
 
     try:
         main()
@@ -218,3 +230,19 @@ def _close_process_group() -> None:
 
     if dist.is_available() and dist.is_initialized() and dist.get_backend() == "gloo":
         dist.destroy_process_group()
+
+
+def training_command(
+    argv: list[str] | None = None, *, script: str | None = None, options: dict | None = None
+) -> str:
+    """The command line that produced this run, shell-quoted, with every token replaced by ``***``: the value
+    of any token flag however it is spelled, and any known token wherever it appears (see ``_secrets``).
+
+    Args:
+        argv: the recipe's flags (default: ``sys.argv[1:]``).
+        script: the recipe path shown (default: ``sys.argv[0]``).
+        options: keyword options the recipe was called with from Python, shown as the flags they stand for.
+    """
+    flags = [*(sys.argv[1:] if argv is None and not options else argv or []), *options_to_argv(options or {})]
+    argv = redact_argv([script or sys.argv[0], *flags])
+    return " ".join(shlex.quote(a) for a in ["python", *argv])

@@ -21,9 +21,23 @@ from pathlib import Path
 from transformers import TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
+from ._checkpoint import WEIGHT_FILES
 from ._corpus import resolve_files
 from ._errors import ToolkitInputError
 from ._secrets import redact
+
+__all__ = [
+    "RUN_FILE",
+    "check_output_files",
+    "check_writable",
+    "file_identity",
+    "input_files",
+    "option_group",
+    "prepare_output_dir",
+    "read_run_record",
+    "run_fingerprint",
+    "write_run_record",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +45,7 @@ RUN_FILE = "toolkit_run.json"
 # What Trainer itself leaves in an output directory: such a directory is a run, not a user's files.
 _TRAINER_ENTRIES = ("runs", "trainer_state.json", "training_args.bin")
 # What a finished run leaves: a directory holding one of these is worth protecting.
-_RESULTS = ("model.safetensors", "pytorch_model.bin", "metrics.json", "README.md")
+_RESULTS = (*WEIGHT_FILES, "metrics.json", "README.md")
 _RESUME_LATEST = ("true", "1", "yes", "last")
 _SAMPLE_BYTES = 1 << 20
 
@@ -181,7 +195,9 @@ def _prepare(args: TrainingArguments, *, recipe: str, fingerprint: dict, overwri
         problem = _check_same_run(read_run_record(output_dir), recipe, fingerprint)
         if problem and not checkpoints and not any((output_dir / name).exists() for name in _RESULTS):
             # that run ended before its first checkpoint or result (bad input, a crash): nothing to keep
-            logger.info("%s: the run recorded there left no checkpoint or result; starting this run", output_dir)
+            logger.info(
+                "%s: the run recorded there left no checkpoint or result; starting this run", output_dir
+            )
             problem = None
         if problem is None and not read_run_record(output_dir) and _user_entries(output_dir):
             shown = ", ".join(_user_entries(output_dir)[:5])

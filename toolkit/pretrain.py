@@ -6,17 +6,46 @@ import dataclasses
 import json
 import logging
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 import datasets
 import torch
-from transformers import BertConfig, PreTrainedTokenizerBase, TrainingArguments
+from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerBase, TrainingArguments, pipeline
 
-from ._config import CorpusArguments, MLMArguments, TokenizerArguments
+from ._card import write_mlm_model_card
 from ._corpus import iter_texts
 from ._errors import ToolkitInputError
-from ._model import DEFAULT_POSITION_RMS, check_position_init
-from ._rundir import input_files, option_group, run_fingerprint
+from ._io import write_json
+from ._masking import CollatorEpochCallback, MLMCollator, check_masking_options, premask_for_eval
+from ._model import build_mlm_model
+from ._packing import prepare_mlm_dataset
+from ._presets import DEFAULT_PRESET, ModelSize, count_size, load_preset, parse_overrides
+from ._surgery import DEFAULT_POSITION_RMS, check_position_init, init_position_embeddings
 from ._tokenizer import check_tokenizer_health, load_tokenizer, tokenizer_report, train_wordpiece_tokenizer
+from .config import CorpusArguments, MLMArguments, TokenizerArguments
+from .rundir import input_files, option_group, run_fingerprint
+from .training import ToolkitTrainer, perplexity, plot_loss_curve
+
+__all__ = [
+    "PretrainingData",
+    "ResumePoint",
+    "STREAMING_TOKENIZER_SAMPLES",
+    "block_stats",
+    "check_block_size",
+    "check_resume_position_init",
+    "obtain_tokenizer",
+    "pretraining_data",
+    "pretraining_fingerprint",
+    "pretraining_metrics",
+    "pretraining_model",
+    "pretraining_tokenizer",
+    "pretraining_trainer",
+    "resume_point",
+    "save_pretraining_report",
+    "show_fill_mask",
+    "validate_pretrain_options",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +67,7 @@ def validate_pretrain_options(
         raise ToolkitInputError("--num_proc applies to in-memory data; streaming tokenizes on the fly")
     if mlm.model_name_or_path and mlm.config_overrides:
         raise ToolkitInputError("--config_overrides applies to a fresh --preset, not to --model_name_or_path")
-    if mlm.model_name_or_path and mlm.preset not in (None, "tiny"):
+    if mlm.model_name_or_path and mlm.preset:
         raise ToolkitInputError(
             "give either --preset (train from scratch) or --model_name_or_path (continue), not both"
         )
@@ -50,12 +79,11 @@ def validate_pretrain_options(
         logger.warning("--position_init_rms %s is unused: --position_init is random", mlm.position_init_rms)
     if mlm.chinese_segmenter and not mlm.whole_word_mask:
         raise ToolkitInputError("--chinese_segmenter only applies with --whole_word_mask true")
-    if not 0.0 < mlm.mlm_probability < 1.0:
-        raise ToolkitInputError(f"--mlm_probability must be in (0, 1), got {mlm.mlm_probability}")
-    if not 0.0 <= mlm.whole_word_share <= 1.0:
-        raise ToolkitInputError(f"--whole_word_share must be in [0, 1], got {mlm.whole_word_share}")
-    if mlm.whole_word_share != 1.0 and not mlm.whole_word_mask:
-        raise ToolkitInputError("--whole_word_share only applies with --whole_word_mask true")
+    check_masking_options(
+        mlm_probability=mlm.mlm_probability,
+        whole_word_mask=mlm.whole_word_mask,
+        whole_word_share=mlm.whole_word_share,
+    )
     if mlm.block_size < 8:
         raise ToolkitInputError(f"--block_size {mlm.block_size} is too small (at least 8)")
     if args.bf16 and (args.use_cpu or not torch.cuda.is_available()):
@@ -221,11 +249,6 @@ def save_pretraining_report(
     command: str,
 ) -> None:
     """Write ``metrics.json``, ``loss_curve.png`` and the model card of a pretraining run (main process)."""
-    import os
-
-    from ._card import write_mlm_model_card
-    from ._training import plot_loss_curve, write_json
-
     args, config = trainer.args, trainer.model.config
     results = {
         "metrics": metrics,
@@ -245,7 +268,7 @@ def save_pretraining_report(
     write_mlm_model_card(
         args.output_dir,
         languages=mlm_args.languages,
-        preset=None if mlm_args.model_name_or_path else (mlm_args.preset or "tiny"),
+        preset=None if mlm_args.model_name_or_path else (mlm_args.preset or DEFAULT_PRESET),
         params=size.params,
         params_non_embedding=size.params_non_embedding,
         config_summary={
@@ -280,3 +303,175 @@ def save_pretraining_report(
         dataset_name=corpus_args.dataset_name
         or os.path.basename(os.path.normpath((corpus_args.train_files or corpus_args.conll_files)[0])),
     )
+
+
+@dataclass
+class ResumePoint:
+    """Where a resumed pretraining run starts: its checkpoint, step and tokens seen (all zero for a new run)."""
+
+    checkpoint: str | None = None
+    step: int = 0
+    tokens: int = 0
+
+
+def resume_point(checkpoint: str | None, tok: TokenizerArguments, mlm: MLMArguments) -> ResumePoint:
+    """Read where ``checkpoint`` stopped and make the run keep what it started with: the position start its
+    ``config.json`` records (checked), and its vocabulary (``tok.tokenizer_name_or_path`` is set to the
+    checkpoint when the run trained its own tokenizer)."""
+    if not checkpoint:
+        return ResumePoint()
+    check_resume_position_init(checkpoint, mlm)
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+    if not (tok.tokenizer_name_or_path or mlm.model_name_or_path):
+        tok.tokenizer_name_or_path = checkpoint
+    return ResumePoint(checkpoint, state["global_step"], state.get("num_input_tokens_seen", 0))
+
+
+def pretraining_tokenizer(
+    tok: TokenizerArguments,
+    mlm: MLMArguments,
+    args: TrainingArguments,
+    train_texts: datasets.Dataset | datasets.IterableDataset,
+) -> tuple[PreTrainedTokenizerBase, dict]:
+    """:func:`obtain_tokenizer` on the main process first, saved to the output directory; the other
+    processes of a distributed run then load it from there instead of training their own."""
+    with args.main_process_first(desc="tokenizer"):
+        reuse = tok.tokenizer_name_or_path or mlm.model_name_or_path
+        if not args.should_save and not reuse:
+            tok = dataclasses.replace(tok, tokenizer_name_or_path=args.output_dir)
+        tokenizer, report = obtain_tokenizer(
+            tok,
+            train_texts=train_texts,
+            model_name_or_path=mlm.model_name_or_path,
+            model_max_length=mlm.block_size,
+        )
+        if args.should_save:
+            tokenizer.save_pretrained(args.output_dir)
+    return tokenizer, report
+
+
+def pretraining_model(
+    mlm: MLMArguments, tokenizer: PreTrainedTokenizerBase
+) -> tuple[BertForMaskedLM, ModelSize]:
+    """A fresh size preset (with its position start) sized to ``tokenizer``, or the checkpoint to continue;
+    with the sparse MLM head for training. Returns the model and its size (logged)."""
+    if mlm.model_name_or_path:
+        model = build_mlm_model(
+            checkpoint=mlm.model_name_or_path,
+            sparse_head=mlm.sparse_head,
+            attn_implementation=mlm.attn_implementation,
+        )
+    else:
+        config = load_preset(
+            mlm.preset or DEFAULT_PRESET,
+            vocab_size=len(tokenizer),
+            overrides=parse_overrides(mlm.config_overrides),
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        model = build_mlm_model(
+            config=config, sparse_head=mlm.sparse_head, attn_implementation=mlm.attn_implementation
+        )
+        init_position_embeddings(model, mlm.position_init, mlm.position_init_rms)
+    check_block_size(model.config, mlm.block_size)
+    size = count_size(model.config, seq_len=mlm.block_size, mlm_probability=mlm.mlm_probability)
+    logger.info(
+        "Model: %.2f M parameters (%.2f M without embeddings)",
+        size.params / 1e6,
+        size.params_non_embedding / 1e6,
+    )
+    return model, size
+
+
+@dataclass
+class PretrainingData:
+    """The packed training blocks, the pre-masked validation blocks (or ``None``), the training collator and
+    the block statistics (empty for a streamed corpus)."""
+
+    train: datasets.Dataset | datasets.IterableDataset
+    validation: datasets.Dataset | None
+    collator: MLMCollator
+    stats: dict
+
+
+def pretraining_data(
+    corpus: dict,
+    tokenizer: PreTrainedTokenizerBase,
+    mlm: MLMArguments,
+    args: TrainingArguments,
+    *,
+    streaming: bool = False,
+) -> PretrainingData:
+    """Tokenize and pack the corpus (once, on the main process first; the others reuse the datasets cache)
+    and mask the validation blocks once with a fixed seed, so every evaluation scores the same masks."""
+    masking = dict(
+        mlm_probability=mlm.mlm_probability,
+        whole_word_mask=mlm.whole_word_mask,
+        whole_word_share=mlm.whole_word_share,
+    )
+    prep = dict(
+        block_size=mlm.block_size,
+        line_by_line=mlm.line_by_line,
+        whole_word_mask=mlm.whole_word_mask,
+        segmenter=mlm.chinese_segmenter,
+        num_proc=mlm.num_proc,
+    )
+    with args.main_process_first(desc="tokenize and pack"):
+        train = prepare_mlm_dataset(corpus["train"], tokenizer, **prep)
+        validation = None
+        if "validation" in corpus:
+            validation = prepare_mlm_dataset(corpus["validation"], tokenizer, **prep)
+            validation = validation.map(
+                premask_for_eval,
+                batched=True,
+                fn_kwargs={"collator": MLMCollator(tokenizer, **masking, seed=args.seed + 1)},
+                remove_columns=validation.column_names,
+            )
+    stats = {}
+    if not streaming:
+        stats = block_stats(
+            train, pad_id=tokenizer.pad_token_id, block_size=mlm.block_size, packed=not mlm.line_by_line
+        )
+        logger.info("Training blocks: %s", stats)
+    return PretrainingData(train, validation, MLMCollator(tokenizer, **masking, seed=args.seed), stats)
+
+
+def pretraining_trainer(
+    model: BertForMaskedLM, tokenizer: PreTrainedTokenizerBase, data: PretrainingData, args: TrainingArguments
+) -> ToolkitTrainer:
+    """``ToolkitTrainer`` for masked-LM pretraining: the collator's epoch follows the trainer's (fresh masks
+    each epoch, reproducible on resume), and perplexity is reported beside the validation loss."""
+    return ToolkitTrainer(
+        model=model,
+        args=args,
+        train_dataset=data.train,
+        eval_dataset=data.validation,
+        processing_class=tokenizer,
+        data_collator=data.collator,
+        callbacks=[CollatorEpochCallback(data.collator)],
+        report_perplexity=True,
+    )
+
+
+def pretraining_metrics(trainer: ToolkitTrainer, train_metrics: dict, start: ResumePoint) -> dict:
+    """The run's metrics: training (whole run), tokens seen (in all and in this call, whose runtime
+    ``train_runtime`` times), the step a resumed run started from, and the validation loss and perplexity
+    on the fixed masks when there is validation data."""
+    metrics = dict(train_metrics)
+    metrics["train_tokens_seen"] = trainer.state.num_input_tokens_seen
+    metrics["train_tokens_this_run"] = trainer.state.num_input_tokens_seen - start.tokens
+    if start.checkpoint:
+        metrics["resumed_from_step"] = start.step
+    if trainer.eval_dataset is not None:
+        metrics.update(trainer.evaluate())
+        metrics["eval_perplexity"] = perplexity(metrics["eval_loss"])
+    return metrics
+
+
+def show_fill_mask(model_dir: str | os.PathLike, sentences: list[str], *, top_k: int = 5) -> None:
+    """Print the ``top_k`` predictions for each ``[MASK]`` sentence, from ``model_dir`` loaded as a stock
+    ``fill-mask`` pipeline (what a user of the saved model gets)."""
+    fill = pipeline("fill-mask", model=str(model_dir), device=-1)
+    for sentence in sentences:
+        preds = fill(sentence.replace("[MASK]", fill.tokenizer.mask_token), top_k=top_k)
+        preds = preds[0] if preds and isinstance(preds[0], list) else preds
+        print(f"{sentence}\n    -> " + ", ".join(f"{p['token_str']} ({p['score']:.2f})" for p in preds))

@@ -11,6 +11,13 @@ import os
 import random
 from pathlib import Path
 
+__all__ = [
+    "chinese_sentences",
+    "english_sentences",
+    "write_demo_corpus",
+    "write_demo_labelled",
+]
+
 _EN_FACTS = [
     ("paris", "france"),
     ("berlin", "germany"),
@@ -42,6 +49,9 @@ _ZH_FACTS = [
     ("罗马", "意大利"),
 ]
 _ZH_PEOPLE = ["小明", "小红", "老师", "医生", "学生", "妈妈", "爸爸", "朋友"]
+# Names that the NER set tags as PER (and recipes/demo.py showcases): the corpus must hold their characters,
+# or the vocabulary trained on it maps them to [UNK].
+_ZH_NAMES = ["张三", "李四"]
 _ZH_FOODS = ["苹果", "米饭", "面条", "饺子", "西瓜", "鸡蛋", "豆腐", "包子"]
 _ZH_PLACES = ["学校", "公园", "医院", "商店", "图书馆", "家里", "饭馆", "车站"]
 _ZH_WEATHER = ["晴天", "下雨", "下雪", "刮风", "多云"]
@@ -87,10 +97,16 @@ def chinese_sentences(n: int, *, seed: int = 1) -> list[str]:
                 parts.append(rng.choice([f"{city}是{country}的首都。", f"{country}的首都是{city}。"]))
             elif kind < 0.6:
                 parts.append(f"{rng.choice(_ZH_PEOPLE)}在{rng.choice(_ZH_PLACES)}吃{rng.choice(_ZH_FOODS)}。")
-            else:
+            elif kind < 0.8:
                 parts.append(
                     f"今天{rng.choice(_ZH_WEATHER)}，{rng.choice(_ZH_PEOPLE)}去{rng.choice(_ZH_PLACES)}。"
                 )
+            else:  # the words of the NER set: people at work in a city, and what they like
+                person = rng.choice(_ZH_PEOPLE + _ZH_NAMES)
+                if rng.random() < 0.5:
+                    parts.append(f"{person}在{rng.choice(_ZH_FACTS)[0]}工作。")
+                else:
+                    parts.append(f"{person}喜欢{rng.choice(_ZH_FOODS + [c for _, c in _ZH_FACTS])}。")
         out.append("".join(parts))
     return out
 
@@ -161,7 +177,7 @@ def write_demo_labelled(directory: str | os.PathLike, *, n: int = 400, seed: int
                 else ["we", "met", person, "near", city, "."]
             )
             return [(w, "B-PER" if w == person else "B-LOC" if w == city else "O") for w in words]
-        person, (city, country) = rng.choice(_ZH_PEOPLE[:2] + ["张三", "李四"]), rng.choice(_ZH_FACTS)
+        person, (city, country) = rng.choice(_ZH_PEOPLE[:2] + _ZH_NAMES), rng.choice(_ZH_FACTS)
         pieces = [
             (person, "PER"),
             ("在", None),

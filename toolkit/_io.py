@@ -1,0 +1,307 @@
+"""Reading and writing files: readable-text checks with clear messages (missing, directory, binary, not UTF-8
+with line and byte offset and the conversion command), JSON Lines, and JSON written the toolkit's way."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._errors import ToolkitInputError
+from ._secrets import redact
+from ._text import is_cjk_char
+
+
+@dataclass
+class FileScan:
+    """What scanning one file found: sizes, line counts and the bytes replaced under lenient decoding."""
+
+    path: str
+    n_bytes: int
+    n_lines: int
+    n_empty_lines: int  # blank lines; for JSON Lines also records whose text is blank (all are skipped)
+    n_replaced: int = 0
+
+
+# ------------------------------------------------------------------------------- readable text files
+_BINARY_MAGIC = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or .docx / .xlsx)"),
+    (b"\x1f\x8b", "a gzip archive: decompress it first"),
+    (b"BZh", "a bzip2 archive: decompress it first"),
+    (b"\xfd7zXZ", "an xz archive: decompress it first"),
+    (b"7z\xbc\xaf", "a 7z archive"),
+    (b"PAR1", "a Parquet file"),
+    (b"SQLite format 3", "an SQLite database"),
+)
+
+
+_HEAD_BYTES = 64
+
+
+def require_file(path: str | os.PathLike) -> Path:
+    """``path`` as a :class:`~pathlib.Path` if it names an existing file.
+
+    Raises:
+        ToolkitInputError: the path does not exist, or is a directory (naming a few files inside it).
+    """
+    path = Path(path)
+    if path.is_dir():
+        inside = sorted(p.name for p in path.iterdir() if p.is_file())[:3]
+        hint = f" (it holds {', '.join(inside)}{', ...' if len(inside) == 3 else ''})" if inside else ""
+        raise ToolkitInputError(f"{path}: is a directory, but a file is expected here: name one file{hint}")
+    if not path.exists():
+        raise ToolkitInputError(f"{path}: file does not exist")
+    return path
+
+
+def _not_text(name: str, head: bytes, where: str) -> ToolkitInputError | None:
+    """The error for a file whose first bytes show it is not UTF-8 text (binary, UTF-16), else ``None``."""
+    sample = head[:_HEAD_BYTES]
+    sample = sample[: len(sample) & ~1]
+    # UTF-16 without a byte-order mark: in mostly-ASCII text, ASCII and NUL bytes alternate.
+    ascii_half = [sample[0::2], sample[1::2]]
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or any(
+        len(sample) >= 4 and not any(zeros) and all(9 <= b < 127 for b in text)
+        for text, zeros in (ascii_half, ascii_half[::-1])
+    ):
+        return ToolkitInputError(
+            f"{name}: looks like UTF-16 text, not UTF-8 ({where}): convert it, "
+            f"e.g. iconv -f UTF-16 -t UTF-8 {name} > {_renamed(name, 'utf8')}"
+        )
+    for magic, kind in _BINARY_MAGIC:
+        if sample.startswith(magic):
+            return ToolkitInputError(f"{name}: looks like a binary file ({kind}), not text ({where})")
+    return None
+
+
+def _renamed(name: str | os.PathLike, tag: str) -> str:
+    """``dir/a.jsonl`` -> ``dir/a.{tag}.jsonl``: where a suggested conversion writes its output."""
+    path = Path(name)
+    return str(path.with_name(f"{path.stem}.{tag}{path.suffix}"))
+
+
+def _guess_encoding(line: bytes) -> str | None:
+    """A legacy encoding the undecodable line reads as, when that is a good bet (Chinese text in GB18030)."""
+    try:
+        text = line.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    return "GB18030" if any(is_cjk_char(c) for c in text) else None
+
+
+def _scan_lines(
+    lines: Iterator[bytes], name: str, *, encoding_errors: str, lenient_option: str | None
+) -> FileScan:
+    """Check a stream of byte lines: NUL bytes (binary), UTF-16, known binary formats and invalid UTF-8 are
+    reported with line and byte offset; counts bytes, lines, blank lines and (lenient) replaced bytes."""
+    offset = n_lines = n_empty = n_replaced = 0
+    head = b""
+    for n_lines, line in enumerate(lines, 1):  # noqa: B007 - n_lines is used after the loop
+        if len(head) < _HEAD_BYTES:
+            head += line[: _HEAD_BYTES - len(head)]
+        nul = line.find(b"\x00")
+        if nul >= 0:
+            where = f"NUL byte at byte offset {offset + nul}, line {n_lines}"
+            raise _not_text(name, head, where) or ToolkitInputError(
+                f"{name}: NUL byte at byte offset {offset + nul} (line {n_lines}): "
+                "this looks like a binary file, not text"
+            )
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            where = f"invalid UTF-8 at byte offset {offset + err.start}, line {n_lines}"
+            if encoding_errors == "strict":
+                not_text = _not_text(name, head, where)
+                if not_text is not None:
+                    raise not_text from None
+                guess = _guess_encoding(line)
+                remedy = (
+                    f"this line reads as {guess}; convert the file, e.g. iconv -f {guess} -t UTF-8 "
+                    if guess
+                    else "convert the file from its encoding, e.g. iconv -f GB18030 -t UTF-8 "
+                ) + f"{name} > {_renamed(name, 'utf8')}"
+                if lenient_option:
+                    remedy += (
+                        f", or pass {lenient_option} to replace bad bytes with U+FFFD (they are counted)"
+                    )
+                raise ToolkitInputError(
+                    f"{name}: invalid UTF-8 at byte offset {offset + err.start} (line {n_lines}): {err.reason}. "
+                    f"The file is not UTF-8: {remedy}"
+                ) from None
+            text = line.decode("utf-8", "replace")
+            n_replaced += text.count("\ufffd") - line.count(b"\xef\xbf\xbd")
+        if not text.strip():
+            n_empty += 1
+        offset += len(line)
+    return FileScan(name, offset, n_lines, n_empty, n_replaced)
+
+
+def check_text_file(path: str | os.PathLike) -> Path:
+    """Check that ``path`` is an existing UTF-8 text file before a reader opens it.
+
+    The whole file is validated at C speed; only when a problem is found is it scanned line by line, so
+    the message can name the line and byte offset. For readers that have no lenient option (fine-tuning
+    sets, word lists, vocabularies): the remedy is to convert the file.
+
+    Returns:
+        The path.
+
+    Raises:
+        ToolkitInputError: a missing path, a directory, a binary file (NUL bytes, or an image, archive, ...),
+            UTF-16, or invalid UTF-8 (with line, byte offset and an ``iconv`` command).
+
+    Example:
+        >>> check_text_file("data/train.jsonl")  # doctest: +SKIP
+    """
+    path = require_file(path)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as fh:
+        try:
+            while chunk := fh.read(1 << 20):
+                if b"\x00" in chunk:
+                    raise ValueError("NUL byte")
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except ValueError:  # UnicodeDecodeError included: rescan for the line, offset and kind
+            fh.seek(0)
+            _scan_lines(fh, str(path), encoding_errors="strict", lenient_option=None)
+            raise ToolkitInputError(f"{path}: not UTF-8 text") from None
+    return path
+
+
+def decode_text_bytes(data: bytes, *, name: str) -> str:
+    """``data`` decoded as UTF-8, or an error as :func:`check_text_file` words it (e.g. for standard input)."""
+    try:
+        if b"\x00" not in data:
+            return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    _scan_lines(io.BytesIO(data), name, encoding_errors="strict", lenient_option=None)
+    raise ToolkitInputError(f"{name}: not UTF-8 text")
+
+
+def scan_text_file(
+    path: str | os.PathLike, *, encoding_errors: str = "strict", lenient_option: str | None = None
+) -> FileScan:
+    """Check that a file is non-empty, decodable UTF-8 text, reading it in bounded chunks.
+
+    Args:
+        path: the file.
+        encoding_errors: ``"strict"`` (raise on the first bad byte) or ``"replace"`` (count bad bytes; they
+            become U+FFFD when the file is read for training).
+        lenient_option: the caller's option that reads bad bytes leniently (e.g. ``"--encoding_errors
+            replace"``), suggested beside converting the file; ``None`` where no such option applies.
+
+    Returns:
+        A :class:`FileScan` with byte, line and replacement counts.
+
+    Raises:
+        ToolkitInputError: a missing path or a directory, an empty file, a binary file (NUL bytes or a known
+            binary format), UTF-16, or (strict) invalid UTF-8, with the byte offset and line number of the
+            first bad byte.
+    """
+    if encoding_errors not in ("strict", "replace"):
+        raise ToolkitInputError(f"encoding_errors must be 'strict' or 'replace', got {encoding_errors!r}")
+    path = require_file(path)
+    with open(path, "rb") as fh:
+        scan = _scan_lines(fh, str(path), encoding_errors=encoding_errors, lenient_option=lenient_option)
+    if scan.n_bytes == 0:
+        raise ToolkitInputError(f"{path}: file is empty")
+    if scan.n_empty_lines == scan.n_lines:
+        raise ToolkitInputError(f"{path}: file contains only whitespace")
+    return scan
+
+
+def _json_error(path, lineno: int, line: str, detail: str, first: bool) -> ToolkitInputError:
+    stripped = line.strip()
+    if first and stripped.startswith("["):
+        return ToolkitInputError(
+            f"{path}:{lineno}: this file looks like one JSON array ([{{...}}, {{...}}]), but JSON Lines is "
+            f"expected: one JSON object per line. Convert it, e.g. jq -c '.[]' {path} > {_renamed(path, 'lines')}"
+        )
+    if stripped == "{":
+        return ToolkitInputError(
+            f"{path}:{lineno}: {detail}: a JSON object spread over several lines? JSON Lines is expected: "
+            f"each object on one line (e.g. jq -c . {path})"
+        )
+    return ToolkitInputError(f"{path}:{lineno}: {detail}")
+
+
+def iter_jsonl(path: str | os.PathLike):
+    """Yield ``(line number, object)`` for each non-empty line of a JSON Lines file.
+
+    Raises:
+        ToolkitInputError: a missing file or a directory, a file that is not UTF-8 text, a JSON array file
+            instead of JSON Lines, or a line that is not a JSON object, naming file and line.
+    """
+    path = require_file(path)
+    first = True
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    if "\x00" in line:
+                        check_text_file(path)  # raises: a binary file
+                    raise _json_error(path, lineno, line, f"not valid JSON ({err.msg})", first) from None
+                if not isinstance(record, dict):
+                    raise _json_error(
+                        path, lineno, line, f"expected a JSON object, got {type(record).__name__}", first
+                    )
+                first = False
+                yield lineno, record
+    except UnicodeDecodeError:
+        check_text_file(path)  # raises with the line, byte offset and remedy
+        raise
+
+
+def scan_jsonl_file(path: str | os.PathLike, *, text_field: str) -> FileScan:
+    """Check that every non-empty line of a JSON Lines file is an object with a string ``text_field``.
+
+    Records whose text is empty or blank are counted with the blank lines (``n_empty_lines``): training
+    skips both.
+
+    Raises:
+        ToolkitInputError: naming the file and line of the first malformed record.
+    """
+    scan = scan_text_file(path)
+    for lineno, record in iter_jsonl(path):
+        if text_field not in record:
+            raise ToolkitInputError(
+                f"{path}:{lineno}: no field {text_field!r} (found {sorted(record)}); set --text_field"
+            )
+        if not isinstance(record[text_field], str):
+            raise ToolkitInputError(
+                f"{path}:{lineno}: field {text_field!r} is {type(record[text_field]).__name__}, expected a string"
+            )
+        if not record[text_field].strip():
+            scan.n_empty_lines += 1
+    return scan
+
+
+def write_json(data: dict, path: str | os.PathLike) -> None:
+    """Write ``data`` as indented UTF-8 JSON (non-ASCII kept readable; any known token masked)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    Path(path).write_text(redact(text) + "\n", encoding="utf-8")
+
+
+def json_text(obj) -> str:
+    """JSON that is always valid UTF-8: readable non-ASCII, but ``\\uXXXX`` escapes where the data holds
+    lone surrogates (which UTF-8 cannot encode)."""
+    text = json.dumps(obj, ensure_ascii=False, indent=2, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj, ensure_ascii=True, indent=2, default=str)
+    return text

@@ -1,0 +1,459 @@
+"""Typed configuration: dataclasses parsed by ``HfArgumentParser``, with ``--config file.yaml`` as a base.
+
+Values from the YAML file come first and command-line flags after them, so flags win. Unknown keys in a
+YAML file are errors, not silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import yaml
+from transformers import HfArgumentParser, TrainingArguments
+
+from ._errors import ToolkitInputError
+
+__all__ = [
+    "CorpusArguments",
+    "ExtractArguments",
+    "FinetuneArguments",
+    "MLMArguments",
+    "RunArguments",
+    "TokenizerArguments",
+    "options_to_argv",
+    "parse_config",
+    "yaml_to_argv",
+]
+
+
+@dataclass
+class CorpusArguments:
+    """Where the raw text comes from."""
+
+    train_files: list[str] | None = field(
+        default=None, metadata={"help": "Text/JSONL files, directories (recursive) or globs.", "nargs": "+"}
+    )
+    conll_files: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "CoNLL files (one token per line, e.g. an NER training set): their sentences' text is added "
+            "as training documents; tags are ignored.",
+            "nargs": "+",
+        },
+    )
+    dataset_name: str | None = field(default=None, metadata={"help": "A hub dataset name instead of files."})
+    dataset_config: str | None = field(default=None, metadata={"help": "Config name of the hub dataset."})
+    text_field: str = field(default="text", metadata={"help": "Text column of JSONL files / hub datasets."})
+    extensions: list[str] = field(
+        default_factory=lambda: [".txt", ".jsonl", ".json"],
+        metadata={"help": "Extensions kept when walking directories.", "nargs": "+"},
+    )
+    validation_files: list[str] | None = field(
+        default=None, metadata={"help": "Held-out files for validation.", "nargs": "+"}
+    )
+    validation_split: float = field(
+        default=0.0, metadata={"help": "Fraction of documents held out for validation (by content hash)."}
+    )
+    streaming: bool = field(
+        default=False, metadata={"help": "Stream the corpus (larger than memory); needs --max_steps."}
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N training documents."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N validation documents."}
+    )
+    encoding_errors: str = field(
+        default="strict",
+        metadata={"help": "'strict': stop at a non-UTF-8 byte; 'replace': replace with U+FFFD and count."},
+    )
+
+
+@dataclass
+class TokenizerArguments:
+    """Train a WordPiece vocabulary, or reuse an existing tokenizer."""
+
+    tokenizer_name_or_path: str | None = field(
+        default=None, metadata={"help": "Reuse this tokenizer (directory or hub id) instead of training one."}
+    )
+    vocab_size: int = field(
+        default=30_000, metadata={"help": "Target vocabulary size (special tokens included)."}
+    )
+    min_frequency: int = field(default=2, metadata={"help": "Minimum frequency of a WordPiece merge."})
+    char_min_frequency: int = field(
+        default=1, metadata={"help": "Characters rarer than this stay out of the alphabet."}
+    )
+    lowercase: bool = field(default=True, metadata={"help": "Lower-case text (uncased model)."})
+    strip_accents: bool | None = field(
+        default=None, metadata={"help": "Strip accents (default: as lowercase)."}
+    )
+    tokenizer_train_samples: int | None = field(
+        default=None, metadata={"help": "Train the vocabulary on the first N documents only (default: all)."}
+    )
+    max_unk_rate: float = field(
+        default=0.05, metadata={"help": "Refuse a tokenizer with a higher [UNK] rate."}
+    )
+
+
+@dataclass
+class MLMArguments:
+    """Model size and masked-LM objective."""
+
+    preset: str | None = field(
+        default=None,
+        metadata={
+            "help": "Size preset (tiny/mini/small/medium/base) or YAML of a fresh model (default: tiny)."
+        },
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={"help": "BertConfig overrides, e.g. 'num_hidden_layers=3,hidden_dropout_prob=0'."},
+    )
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "Continue pretraining this BERT checkpoint instead of a fresh preset."},
+    )
+    block_size: int = field(default=128, metadata={"help": "Tokens per training block."})
+    line_by_line: bool = field(
+        default=False, metadata={"help": "One example per line instead of packed blocks."}
+    )
+    mlm_probability: float = field(
+        default=0.15, metadata={"help": "Share of tokens selected for prediction."}
+    )
+    whole_word_mask: bool = field(default=False, metadata={"help": "Mask all pieces of a word together."})
+    whole_word_share: float = field(
+        default=1.0,
+        metadata={
+            "help": "With --whole_word_mask: share of words drawn as a unit; the other words' tokens are "
+            "drawn one by one, at the same rate (1.0: all whole; e.g. 0.5 mixes the two)."
+        },
+    )
+    position_init: str = field(
+        default="random",
+        metadata={
+            "help": "Start of a fresh model's position embeddings: 'random' (normal, BERT's) or 'sinusoidal' "
+            "(sine/cosine table, still trained; lets attention find relative offsets from the first step)."
+        },
+    )
+    position_init_rms: float | None = field(
+        default=None,
+        metadata={
+            "help": "Root-mean-square size of a sinusoidal start (default 0.1; 0.02 is the word embeddings' "
+            "starting size, 0.3 measured to drown them)."
+        },
+    )
+    chinese_segmenter: str | None = field(
+        default=None, metadata={"help": "Word segmenter for Chinese whole-word masking: 'jieba'."}
+    )
+    sparse_head: bool = field(
+        default=True, metadata={"help": "Compute the MLM head only at masked positions."}
+    )
+    attn_implementation: str = field(default="sdpa", metadata={"help": "'sdpa' or 'eager' attention."})
+    num_proc: int | None = field(
+        default=None, metadata={"help": "Processes for tokenization (in-memory data)."}
+    )
+    fill_mask_examples: list[str] | None = field(
+        default=None,
+        metadata={"help": "Sentences with [MASK] to show predictions for after training.", "nargs": "+"},
+    )
+    languages: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Languages of the corpus for the model card, e.g. en zh.", "nargs": "+"},
+    )
+    dry_run: bool = field(default=False, metadata={"help": "Check inputs, build everything, train nothing."})
+
+
+@dataclass
+class FinetuneArguments:
+    """Data, model and task options of the fine-tuning recipes (training options: ``TrainingArguments``)."""
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Starting checkpoint (ours or any BERT-like)."}
+    )
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "Hub dataset instead of files (classification)."}
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "Config of the hub dataset."})
+    train_file: str | None = field(
+        default=None, metadata={"help": "Training file (CSV/TSV/JSONL, or CoNLL/JSONL for NER)."}
+    )
+    validation_file: str | None = field(default=None, metadata={"help": "Validation file."})
+    validation_split: float = field(
+        default=0.0,
+        metadata={
+            "help": "Without a validation file: hold out this fraction of the training examples as the "
+            "validation split, chosen by content hash (deterministic; duplicates stay on one side)."
+        },
+    )
+    test_file: str | None = field(
+        default=None, metadata={"help": "Test file: scored if labelled, predictions written."}
+    )
+    file_format: str | None = field(
+        default=None, metadata={"help": "csv, tsv, jsonl or conll (default: from extension)."}
+    )
+    text_column: str = field(default="text", metadata={"help": "Text column (classification)."})
+    text_pair_column: str | None = field(
+        default=None, metadata={"help": "Second text column (sentence pairs)."}
+    )
+    label_column: str = field(default="label", metadata={"help": "Label column (classification)."})
+    multi_label: bool = field(
+        default=False, metadata={"help": "Several labels per example (classification)."}
+    )
+    label_separator: str = field(default=",", metadata={"help": "Separator of labels in one CSV/TSV cell."})
+    token_column: int = field(default=0, metadata={"help": "Token column of CoNLL files."})
+    tag_column: int = field(default=-1, metadata={"help": "Tag column of CoNLL files."})
+    tagging_scheme: str = field(
+        default="auto", metadata={"help": "auto, BIO, IOB1 or BIOES (converted to BIO)."}
+    )
+    label_all_tokens: bool = field(
+        default=False, metadata={"help": "NER: label every sub-token, not only the first."}
+    )
+    stride: int = field(
+        default=16, metadata={"help": "NER: tokens shared by consecutive windows of long sentences."}
+    )
+    constrained_decoding: bool = field(
+        default=True,
+        metadata={
+            "help": "NER: predict the most probable valid BIO tag sequence (no I-X after O or another type) "
+            "instead of each word's best tag. Both are scored; this one is the headline."
+        },
+    )
+    max_length: int = field(
+        default=128, metadata={"help": "Maximum tokens per example/window (special tokens included)."}
+    )
+    pad_to_max_length: bool = field(
+        default=False, metadata={"help": "Pad every batch to max_length (stock default; slow)."}
+    )
+    group_by_length: bool = field(
+        default=True, metadata={"help": "Batch examples of similar length (less padding)."}
+    )
+    dropout: float | None = field(
+        default=None,
+        metadata={
+            "help": "Hidden and attention dropout while fine-tuning (default: the checkpoint's own). Lets a "
+            "model pretrained without dropout be fine-tuned with it."
+        },
+    )
+    uniform_top_attention: bool = field(
+        default=False,
+        metadata={
+            "help": "Classification: zero the top encoder layer's attention queries before fine-tuning, so "
+            "that its attention output at [CLS] starts as the mean of the sequence (masked-LM pretraining "
+            "never trains [CLS] to summarise its input); fine-tuning learns the queries back. The saved "
+            "model is a stock one."
+        },
+    )
+    embedding_rms: float | None = field(
+        default=None,
+        metadata={
+            "help": "Before fine-tuning, if the word embeddings' RMS is above this value, scale the word, "
+            "position and token-type tables down together until it is (0.02 is BERT's initialisation). The "
+            "layer normalisation that follows them makes this leave the model's function unchanged, but "
+            "Adam moves every weight by about the learning rate per step, so embeddings that grew 20x in "
+            "pretraining adapt 20x slower than fresh ones: this gives them back the random init's pace. "
+            "A no-op for a model that has not grown."
+        },
+    )
+    position_rms_ratio: float | None = field(
+        default=None,
+        metadata={
+            "help": "Before fine-tuning, if the position table's RMS (over the first max_length positions) is "
+            "below this multiple of the word table's, scale the position table up until it is not (1.0 is a "
+            "fresh initialisation's balance). Masked-LM pretraining grows the word table several times more "
+            "than the position table, so the order signal reaches the first layer much weaker than the "
+            "content signal; this restores the balance. Unlike --embedding_rms it changes the model's "
+            "function. A no-op for a model whose position table is already large enough."
+        },
+    )
+    freeze_embeddings: bool = field(default=False, metadata={"help": "Freeze the embedding layer."})
+    freeze_layers: int = field(default=0, metadata={"help": "Freeze the first N encoder layers."})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N training examples."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N validation/test examples."}
+    )
+    languages: list[str] = field(
+        default_factory=list, metadata={"help": "Languages, for the model card.", "nargs": "+"}
+    )
+
+
+@dataclass
+class ExtractArguments:
+    """Vector extraction (``recipes/extract_vectors.py``): checkpoint, inputs, output, mode."""
+
+    checkpoint: str = field(
+        default=None,
+        metadata={"help": "Model dir, sentence-transformers dir, weights file or hub id (required)."},
+    )
+    output: str = field(default=None, metadata={"help": "Output file; its directory must exist (required)."})
+    input: list[str] | None = field(
+        default=None, metadata={"help": "Files, directories (recursive) or - for stdin.", "nargs": "+"}
+    )
+    vocab: str | None = field(
+        default=None, metadata={"help": "vocab.txt or tokenizer dir, for a weights file without a tokenizer."}
+    )
+    words_file: str | None = field(
+        default=None,
+        metadata={"help": "Extract exactly these items (one per line) instead of collecting them."},
+    )
+    extensions: list[str] = field(
+        default_factory=lambda: [".txt"], metadata={"help": "Extensions read from directories.", "nargs": "+"}
+    )
+    overwrite: bool = field(default=False, metadata={"help": "Replace an existing output file."})
+    format: str | None = field(
+        default=None,
+        metadata={
+            "help": "Output format (default: from the extension: .vec/.txt, .bin, .npy, .safetensors).",
+            "choices": ["word2vec", "word2vec-binary", "npy", "safetensors"],
+        },
+    )
+    unit: str = field(
+        default="char", metadata={"help": "What gets a vector.", "choices": ["char", "word", "sentence"]}
+    )
+    mode: str = field(
+        default="static",
+        metadata={
+            "help": "Input-embedding rows, or hidden states averaged.",
+            "choices": ["static", "contextual"],
+        },
+    )
+    layers: list[int] = field(
+        default_factory=lambda: [-1],
+        metadata={"help": "Hidden layers averaged (contextual, sentence); -1 = last.", "nargs": "+"},
+    )
+    pooling: str | None = field(
+        default=None,
+        metadata={
+            "help": "Pieces of an item: first/last/mean (default mean); sentences: mean/cls/max (default: the "
+            "checkpoint's, else mean).",
+            "choices": ["first", "last", "mean", "cls", "max"],
+        },
+    )
+    normalize: bool = field(default=False, metadata={"help": "L2-normalise sentence vectors."})
+    min_count: int = field(default=1, metadata={"help": "Ignore items rarer than this."})
+    segmenter: str | None = field(
+        default=None, metadata={"help": "Chinese word segmentation for --unit word.", "choices": ["jieba"]}
+    )
+    missing: str = field(
+        default="skip",
+        metadata={"help": "Items not in the vocabulary.", "choices": ["skip", "unk", "zeros"]},
+    )
+    whitespace: str = field(
+        default="escape", metadata={"help": "Tokens containing whitespace.", "choices": ["escape", "refuse"]}
+    )
+    batch_size: int = field(default=32, metadata={"help": "Batch size (contextual, sentence)."})
+    push_to_hub: bool = field(
+        default=False, metadata={"help": "Push the vector set (with a card) after saving."}
+    )
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "Repository: 'name' or 'namespace/name'."}
+    )
+    hub_private_repo: bool = field(default=False, metadata={"help": "Create the repository as private."})
+    hub_revision: str | None = field(default=None, metadata={"help": "Branch to push to."})
+
+
+@dataclass
+class RunArguments:
+    """What to do with an output directory that already holds something."""
+
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Start over in an --output_dir that holds another run or other files: its checkpoints are "
+            "deleted and its files written over. Without it such a directory is refused, and a re-run of the "
+            "same run resumes from its last checkpoint."
+        },
+    )
+
+
+def yaml_to_argv(path: str | os.PathLike) -> list[str]:
+    """Turn a YAML mapping into command-line flags (lists become repeated values, mappings JSON strings).
+
+    A mapping is for the ``TrainingArguments`` options that take a dict, such as ``lr_scheduler_kwargs``.
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            values = yaml.safe_load(fh) or {}
+    except FileNotFoundError:
+        raise ToolkitInputError(f"config file {str(path)!r} does not exist") from None
+    except yaml.YAMLError as err:
+        raise ToolkitInputError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+    if not isinstance(values, dict):
+        raise ToolkitInputError(f"config file {str(path)!r} must be a mapping of option names to values")
+    return options_to_argv(values)
+
+
+def _has_accelerator() -> bool:
+    if torch.cuda.is_available():
+        return True
+    for name in ("xpu", "mps", "npu"):
+        backend = getattr(torch, name, None) or getattr(torch.backends, name, None)
+        if backend is not None and getattr(backend, "is_available", lambda: False)():
+            return True
+    return False
+
+
+def options_to_argv(options: dict) -> list[str]:
+    """Python option values as command-line flags: ``{"max_steps": 4, "languages": ["en", "zh"]}`` →
+    ``["--max_steps", "4", "--languages", "en", "zh"]`` (``None`` values are left out; a ``config`` key
+    becomes ``--config``; mappings become JSON, as in :func:`yaml_to_argv`)."""
+    argv: list[str] = []
+    for key, value in options.items():
+        if value is None:
+            continue
+        argv.append(f"--{key}")
+        if isinstance(value, (list, tuple)):
+            argv.extend(str(v) for v in value)
+        elif isinstance(value, dict):
+            argv.append(json.dumps(value))
+        else:
+            argv.append(str(value))
+    return argv
+
+
+def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = None, **options) -> tuple:
+    """Parse ``argv`` (default ``sys.argv[1:]``) into the given dataclasses, honouring ``--config FILE``.
+
+    Args:
+        dataclass_types: the argument dataclasses (``TrainingArguments`` among them).
+        argv: the flags.
+        **options: option values from Python (``output_dir="out", max_steps=4``), parsed as the flags they
+            stand for and winning over ``argv`` and the config file; ``config="x.yaml"`` names the file.
+
+    Returns:
+        One instance per dataclass, in order.
+
+    Raises:
+        ToolkitInputError: unknown options (from the file or the command line) or an unreadable file.
+
+    Example:
+        >>> corpus, = parse_config([CorpusArguments], ["--train_files", "a.txt"])
+        >>> corpus.train_files
+        ['a.txt']
+    """
+    argv = list(sys.argv[1:] if argv is None and not options else argv or [])
+    argv += options_to_argv(options)
+    if "--config" in argv:
+        i = argv.index("--config")
+        if i + 1 >= len(argv):
+            raise ToolkitInputError("--config needs a YAML file path")
+        argv = yaml_to_argv(argv[i + 1]) + argv[:i] + argv[i + 2 :]
+    if TrainingArguments in dataclass_types and not _has_accelerator():
+        # Without use_cpu, accelerate does not recognise a CPU-only torchrun/accelerate launch as distributed:
+        # each process would silently train alone. Flags given later still win.
+        argv = ["--use_cpu", "true", *argv]
+    # No prefix matching: an abbreviation (--hub_tok) must be an error, not an option that no check has seen.
+    parser = HfArgumentParser(list(dataclass_types), allow_abbrev=False)
+    parsed = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    *instances, remaining = parsed
+    if remaining:
+        # Only the option names: a value given to a misspelt option may be a secret.
+        names = [r.split("=", 1)[0] for r in remaining if r.startswith("-")] or ["(values without an option)"]
+        raise ToolkitInputError(f"unknown options: {' '.join(names)} (options are spelt in full: see --help)")
+    return tuple(instances)

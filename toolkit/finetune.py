@@ -1,0 +1,454 @@
+"""What the classification and NER recipes share: the start of a run (checks, tokenizer, hub pre-flight,
+output directory), the splits (hold-out, sample caps), label maps, the model (loaded with a report, then its
+embedding options and freezing), the collator, and the saved outputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    TrainingArguments,
+    set_seed,
+)
+
+from ._card import write_finetune_model_card
+from ._corpus import in_validation_split
+from ._errors import ToolkitInputError
+from ._io import write_json
+from ._labelled import ClassificationExample, NERSentence
+from ._surgery import adjust_embeddings, freeze_parameters, uniform_top_attention
+from .config import FinetuneArguments
+from .hub import HubTarget, hub_target_from_args, push_output_dir
+from .rundir import input_files, option_group, prepare_output_dir, run_fingerprint
+from .training import prepare_training_args, setup_logging, training_command
+
+__all__ = [
+    "DropColumns",
+    "FinetuneStart",
+    "TASKS",
+    "build_label_map",
+    "card_metrics",
+    "check_labels_known",
+    "content_key",
+    "count_parameters",
+    "finetune_model",
+    "finetuning_fingerprint",
+    "finish_splits",
+    "headline_metrics",
+    "hold_out_validation",
+    "load_checkpoint_tokenizer",
+    "load_finetune_model",
+    "padded_collator",
+    "save_finetune_outputs",
+    "start_finetuning",
+    "validate_finetune_options",
+]
+
+logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------- start of a run
+# Options that do not change what a fine-tuning run trains: free to change when it resumes.
+_NOT_THE_RUN = ("test_file", "max_eval_samples", "constrained_decoding", "languages")
+
+
+def finetuning_fingerprint(ft: FinetuneArguments) -> dict:
+    """What defines a fine-tuning run (see ``prepare_output_dir``): its options and the identity of its
+    training and validation files."""
+    return run_fingerprint(
+        # only existing files: the readers report a missing path or a directory, with the remedy
+        inputs={
+            "files": input_files([f for f in (ft.train_file, ft.validation_file) if f and os.path.isfile(f)])
+        },
+        options=option_group(dataclasses.asdict(ft), ignore=_NOT_THE_RUN),
+    )
+
+
+TASKS = ("classification", "ner")
+
+
+def validate_finetune_options(ft: FinetuneArguments, args: TrainingArguments, *, task: str) -> None:
+    """Reject missing or conflicting fine-tuning options before anything is loaded.
+
+    Raises:
+        ToolkitInputError: naming the options at fault.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if not ft.model_name_or_path:
+        raise ToolkitInputError(
+            "--model_name_or_path is required (a pretrained output dir or any BERT-like checkpoint)"
+        )
+    if task == "classification" and bool(ft.train_file) == bool(ft.dataset_name):
+        raise ToolkitInputError("give exactly one of --train_file and --dataset_name")
+    if task == "ner" and not ft.train_file:
+        raise ToolkitInputError("--train_file is required (CoNLL or JSON Lines)")
+    if task == "ner" and ft.uniform_top_attention:
+        raise ToolkitInputError("--uniform_top_attention is for classification: NER reads every position")
+    if ft.validation_split and ft.validation_file:
+        raise ToolkitInputError("give either --validation_file or --validation_split, not both")
+    if args.bf16 and (args.use_cpu or not torch.cuda.is_available()):
+        raise ToolkitInputError(
+            "--bf16 on CPU: a CPU bf16 matmul is far slower than fp32 here; train in fp32"
+        )
+
+
+@dataclass
+class FinetuneStart:
+    """What the start of a fine-tuning run settles: the checkpoint's tokenizer, the checked hub target (or
+    ``None``) and the checkpoint to resume from (or ``None``)."""
+
+    tokenizer: PreTrainedTokenizerBase
+    hub: HubTarget | None
+    resume_from: str | None
+
+
+def start_finetuning(
+    ft: FinetuneArguments, overwrite: bool, args: TrainingArguments, *, recipe: str, task: str
+) -> FinetuneStart:
+    """The first step of both fine-tuning recipes, in seconds and before any data is read: logging, option
+    checks, the seed, the starting checkpoint's tokenizer, the hub pre-flight and the output directory
+    (writable, and new or this same run to resume; see :func:`toolkit.rundir.prepare_output_dir`)."""
+    setup_logging(args)
+    validate_finetune_options(ft, args, task=task)
+    set_seed(args.seed)
+    tokenizer = load_checkpoint_tokenizer(ft.model_name_or_path)
+    prepare_training_args(args, group_by_length=ft.group_by_length)
+    hub = hub_target_from_args(args)
+    resume_from = prepare_output_dir(
+        args, recipe=recipe, fingerprint=finetuning_fingerprint(ft), overwrite=overwrite
+    )
+    return FinetuneStart(tokenizer, hub, resume_from)
+
+
+def finish_splits(
+    data: dict[str, list], ft: FinetuneArguments, args: TrainingArguments, *, source: str
+) -> dict:
+    """Hold out ``--validation_split`` of the training data (by content hash), apply the sample caps, and
+    check that evaluation during training has a validation split to evaluate on.
+
+    Raises:
+        ToolkitInputError: ``--eval_strategy`` without validation data, or a bad split (see
+            :func:`hold_out_validation`).
+    """
+    if ft.validation_split:
+        data = hold_out_validation(data, ft.validation_split, source=source)
+    for name, limit in (
+        ("train", ft.max_train_samples),
+        ("validation", ft.max_eval_samples),
+        ("test", ft.max_eval_samples),
+    ):
+        if name in data and limit:
+            data[name] = data[name][:limit]
+    if args.eval_strategy != "no" and "validation" not in data:
+        raise ToolkitInputError(
+            f"--eval_strategy {args.eval_strategy} needs validation data: {source} has no validation split; "
+            "give --validation_file or --validation_split"
+        )
+    return data
+
+
+def finetune_model(
+    auto_class, ft: FinetuneArguments, labels: Sequence[str], *, problem_type: str | None = None
+) -> tuple[PreTrainedModel, dict, dict]:
+    """The checkpoint's encoder with a new task head (:func:`load_finetune_model`), then the options that act
+    on it before training: ``--embedding_rms`` and ``--position_rms_ratio``, ``--uniform_top_attention``,
+    and freezing.
+
+    Returns:
+        ``(model, loading report, card entries for the options set)``.
+    """
+    model, loading = load_finetune_model(
+        auto_class, ft.model_name_or_path, labels=labels, problem_type=problem_type, dropout=ft.dropout
+    )
+    report, card = adjust_embeddings(
+        model,
+        embedding_rms=ft.embedding_rms,
+        position_rms_ratio=ft.position_rms_ratio,
+        max_length=ft.max_length,
+    )
+    loading.update(report)
+    if ft.uniform_top_attention:
+        uniform_top_attention(model)  # [CLS]'s top-layer attention starts as the mean of the sequence
+        if ft.freeze_layers >= model.config.num_hidden_layers:
+            logger.warning("--uniform_top_attention with every layer frozen: the queries stay zero for good")
+    freeze_parameters(model, embeddings=ft.freeze_embeddings, layers=ft.freeze_layers)
+    return model, loading, card
+
+
+class DropColumns:
+    """Collator wrapper removing feature keys the model does not take (e.g. ``length``, which only feeds
+    length grouping)."""
+
+    def __init__(self, collator, columns: Sequence[str]) -> None:
+        self.collator = collator
+        self.columns = set(columns)
+
+    def __call__(self, features: list[dict]):
+        return self.collator([{k: v for k, v in f.items() if k not in self.columns} for f in features])
+
+
+def padded_collator(collator_class, tokenizer: PreTrainedTokenizerBase, ft: FinetuneArguments) -> DropColumns:
+    """``collator_class`` (``DataCollatorWithPadding`` or ``DataCollatorForTokenClassification``) padding to
+    the longest example of each batch, or to ``--max_length`` with ``--pad_to_max_length`` (the stock way);
+    the ``length`` column that feeds length grouping is dropped before the model sees the batch."""
+    collator = collator_class(
+        tokenizer,
+        padding="max_length" if ft.pad_to_max_length else "longest",
+        max_length=ft.max_length if ft.pad_to_max_length else None,
+    )
+    return DropColumns(collator, ["length"])
+
+
+# ------------------------------------------------------------------------------------------ label maps
+def build_label_map(train_labels: Sequence[str]) -> list[str]:
+    """Sorted label list: numerically when every label is an integer, else alphabetically (``O`` first for
+    NER tags)."""
+    labels = set(train_labels)
+    if all(lab.lstrip("-").isdigit() for lab in labels):
+        return sorted(labels, key=int)
+    return sorted(
+        labels,
+        key=lambda lab: (lab != "O", lab[2:], lab[:1]) if lab[1:2] == "-" or lab == "O" else (True, lab, ""),
+    )
+
+
+def check_labels_known(
+    labels_by_line: Sequence[tuple[str, int, Sequence[str]]], known: Sequence[str]
+) -> None:
+    """Raise on the first label absent from training: ``(file, line, labels)`` triples."""
+    known_set = set(known)
+    for path, line, labels in labels_by_line:
+        for label in labels:
+            if label not in known_set:
+                raise ToolkitInputError(
+                    f"{path}:{line}: label {label!r} does not occur in the training data "
+                    f"(known: {sorted(known_set)[:20]})"
+                )
+
+
+def content_key(example: ClassificationExample | NERSentence) -> str:
+    """The text an example is hashed on by :func:`hold_out_validation` (labels excluded)."""
+    if isinstance(example, NERSentence):
+        return "\x1f".join(example.tokens)
+    return example.text if example.text_pair is None else f"{example.text}\x1f{example.text_pair}"
+
+
+def hold_out_validation(data: dict[str, list], fraction: float, *, source: str = "training data") -> dict:
+    """Move a ``fraction`` of ``data["train"]`` into a new ``data["validation"]`` split.
+
+    Examples are chosen by a hash of their text (:func:`content_key`), not by position: the split is the
+    same on every run and machine and whatever the file's order, and repeated examples land on one side,
+    so the validation split never scores sentences the model was trained on.
+
+    Args:
+        data: splits by name (``"train"`` required); not modified.
+        fraction: share to hold out, in (0, 1).
+        source: what the training data is, for error messages.
+
+    Returns:
+        A new dict with the smaller ``train`` and the held-out ``validation``.
+
+    Raises:
+        ToolkitInputError: ``fraction`` outside (0, 1), a validation split already there, or a side empty.
+
+    Example:
+        >>> from toolkit import NERSentence
+        >>> train = [NERSentence(list(f"句子{i}"), ["O"] * (2 + len(str(i)))) for i in range(100)]
+        >>> split = hold_out_validation({"train": train}, 0.1)
+        >>> len(split["train"]) + len(split["validation"]), 0 < len(split["validation"]) < 30
+        (100, True)
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ToolkitInputError(f"--validation_split must be in (0, 1), got {fraction}")
+    if data.get("validation") is not None:
+        raise ToolkitInputError("give either a validation file or --validation_split, not both")
+    held = [in_validation_split(content_key(e), fraction) for e in data["train"]]
+    kept = [e for e, h in zip(data["train"], held, strict=True) if not h]
+    validation = [e for e, h in zip(data["train"], held, strict=True) if h]
+    if not kept or not validation:
+        raise ToolkitInputError(
+            f"--validation_split {fraction:g} of {len(held):,} examples in {source} leaves "
+            f"{len(kept):,} for training and {len(validation):,} for validation; both must be non-empty"
+        )
+    logger.info(
+        "Validation split: %d of %d training examples held out (%.1f%%, by content hash)",
+        len(validation),
+        len(held),
+        100 * len(validation) / len(held),
+    )
+    return {**data, "train": kept, "validation": validation}
+
+
+# ---------------------------------------------------------------------------------------------- model
+def load_checkpoint_tokenizer(checkpoint: str) -> PreTrainedTokenizerBase:
+    """The tokenizer of a starting checkpoint, with a clear error for a missing path or tokenizer.
+
+    Raises:
+        ToolkitInputError: a local path that does not exist, or no loadable tokenizer there.
+    """
+    if os.path.isfile(checkpoint):
+        raise ToolkitInputError(f"checkpoint {checkpoint!r} is a file: give the model's directory")
+    try:
+        return AutoTokenizer.from_pretrained(checkpoint)
+    except (OSError, ValueError) as err:
+        if not os.path.exists(checkpoint):
+            raise ToolkitInputError(
+                f"checkpoint {checkpoint!r} is neither a local directory nor a model on the hub "
+                "(train one with recipes/pretrain.py first?)"
+            ) from None
+        raise ToolkitInputError(f"cannot load a tokenizer from {checkpoint!r}: {err}") from None
+
+
+def load_finetune_model(
+    auto_class,
+    checkpoint: str,
+    *,
+    labels: Sequence[str],
+    problem_type: str | None = None,
+    dropout: float | None = None,
+) -> tuple[PreTrainedModel, dict]:
+    """Load ``checkpoint`` into a task model with this task's labels and report what loaded.
+
+    ``dropout``, if given, replaces the checkpoint's hidden and attention dropout probabilities (and the
+    classifier's, which otherwise follows the hidden one).
+
+    A pretrained encoder without a task head is the normal case: the head is reported as newly
+    initialised. Heads of another shape (another label set) are re-initialised and reported as mismatched.
+
+    Returns:
+        ``(model, report)`` with ``loaded``, ``newly_initialised``, ``unused`` and ``shape_mismatch`` lists.
+
+    Raises:
+        ToolkitInputError: no config or weights at ``checkpoint``.
+    """
+    try:
+        config = AutoConfig.from_pretrained(checkpoint)
+    except (OSError, ValueError) as err:
+        raise ToolkitInputError(f"cannot load a model config from {checkpoint!r}: {err}") from None
+    if dropout is not None:
+        if not 0.0 <= dropout < 1.0:
+            raise ToolkitInputError(f"--dropout must be in [0, 1), got {dropout}")
+        for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            if hasattr(config, key):
+                setattr(config, key, dropout)
+        if getattr(config, "classifier_dropout", None) is not None:
+            config.classifier_dropout = dropout
+    config.num_labels = len(labels)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: i for i, label in enumerate(labels)}
+    if problem_type:
+        config.problem_type = problem_type
+    try:
+        model, info = auto_class.from_pretrained(
+            checkpoint, config=config, ignore_mismatched_sizes=True, output_loading_info=True
+        )
+    except OSError as err:
+        raise ToolkitInputError(f"cannot load weights from {checkpoint!r}: {err}") from None
+    missing = sorted(info.get("missing_keys", []))
+    mismatched = [k if isinstance(k, str) else k[0] for k in info.get("mismatched_keys", [])]
+    loaded = sorted(set(model.state_dict()) - set(missing) - set(mismatched))
+    report = {
+        "loaded": len(loaded),
+        "newly_initialised": missing,
+        "unused": sorted(info.get("unexpected_keys", [])),
+        "shape_mismatch": mismatched,
+    }
+    logger.info(
+        "Loading report for %s: %d tensors loaded; newly initialised: %s; unused: %d%s; shape mismatch: %s",
+        checkpoint,
+        len(loaded),
+        missing or "none",
+        len(report["unused"]),
+        f" (e.g. {report['unused'][:3]})" if report["unused"] else "",
+        mismatched or "none",
+    )
+    if not loaded:
+        raise ToolkitInputError(f"nothing in {checkpoint!r} matches a {auto_class.__name__} model")
+    return model, report
+
+
+def card_metrics(results: dict) -> dict[str, float]:
+    """Every scalar score of the validation and test splits, named ``"<split> <metric>"`` (for cards)."""
+    return {
+        f"{split} {k}": v
+        for split in ("validation", "test")
+        if split in results
+        for k, v in results[split].items()
+        if isinstance(v, float)
+    }
+
+
+def headline_metrics(results: dict, keys: Sequence[str]) -> dict[str, float]:
+    """The ``keys`` of the test split's scores if there is one, else the validation split's (for cards)."""
+    for split in ("test", "validation"):
+        if split in results:
+            return {k: results[split][k] for k in keys if k in results[split]}
+    return {}
+
+
+def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """``(total, trainable)`` parameter counts."""
+    return sum(p.numel() for p in model.parameters()), sum(
+        p.numel() for p in model.parameters() if p.requires_grad
+    )
+
+
+def save_finetune_outputs(
+    trainer,
+    ft: FinetuneArguments,
+    results: dict,
+    *,
+    argv: list[str] | None,
+    options: dict | None = None,
+    script: str,
+    task: str,
+    pipeline_tag: str,
+    labels: list[str],
+    data_description: str,
+    hyperparameters: dict,
+    headline_keys: Sequence[str],
+    usage: str,
+    hub=None,
+) -> None:
+    """The last step of both fine-tuning recipes: save the plain model directory, ``metrics.json`` and the
+    model card (main process only), then push when a hub target was checked at start."""
+    args = trainer.args
+    trainer.save_model()
+    if not trainer.is_world_process_zero():
+        return
+    write_json(results, os.path.join(args.output_dir, "metrics.json"))
+    total, _ = count_parameters(trainer.model)
+    write_finetune_model_card(
+        args.output_dir,
+        task=task,
+        pipeline_tag=pipeline_tag,
+        languages=ft.languages,
+        base_model=ft.model_name_or_path,
+        labels=labels,
+        params=total,
+        data_description=data_description,
+        hyperparameters={
+            "epochs / max_steps": args.max_steps if args.max_steps > 0 else args.num_train_epochs,
+            "batch size": args.per_device_train_batch_size,
+            "learning rate": args.learning_rate,
+            **hyperparameters,
+        },
+        metrics=card_metrics(results),
+        command=training_command(argv, script=script, options=options),
+        dataset_name=ft.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(ft.train_file))),
+        eval_metrics=headline_metrics(results, headline_keys),
+        usage=usage,
+    )
+    if hub:
+        push_output_dir(args.output_dir, hub)
+    logger.info("Saved to %s", args.output_dir)
