@@ -15,20 +15,9 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from toolkit import (
-    ToolkitInputError,
-    encode_sentences,
-    load_corpus,
-    load_encoder,
-    read_classification,
-    read_conll,
-    read_ner_jsonl,
-    read_texts,
-    read_word_list,
-    train_wordpiece_tokenizer,
-)
+from toolkit import ToolkitInputError, encode_sentences, load_corpus, load_encoder, read_classification, read_conll, read_ner_jsonl, read_texts, read_word_list, train_wordpiece_tokenizer
 from toolkit._io import check_text_file, decode_text_bytes, scan_jsonl_file
-from toolkit.ner import UNKNOWN_WORD_WARN_SHARE, AlignmentAudit, encode_sentence, word_pieces
+from toolkit._tagging import AlignmentAudit, UNKNOWN_WORD_WARN_SHARE, encode_sentence, word_pieces
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10" + bytes(range(256))
 GB18030_LINE = json.dumps({"text": "北京是中国的首都", "label": "geo"}, ensure_ascii=False).encode("gb18030")
@@ -134,7 +123,7 @@ def test_ner_audit_warns_when_many_words_are_unknown(tokenizer, caplog):
     audit = AlignmentAudit()
     encode_sentence(list("猫狗在北京"), None, tokenizer, label2id=None, max_length=64, audit=audit)
     assert (audit.n_words, audit.n_words_unk) == (5, 2)
-    with caplog.at_level(logging.WARNING, logger="toolkit.ner"):
+    with caplog.at_level(logging.WARNING, logger="toolkit._tagging"):
         assert audit.warn_if_unknown("train")
     assert (
         "NER train: 2 of 5 words (40.0%) contain [UNK] pieces (e.g. '猫', '狗'): the tokenizer's vocabulary "

@@ -10,14 +10,8 @@ from transformers import BertConfig, BertForTokenClassification
 
 from toolkit import NERTagger, ToolkitInputError, bio_entities, decode_tags
 from toolkit._tagger import split_words
-from toolkit.ner import (
-    AlignmentAudit,
-    bio_transitions,
-    encode_sentence,
-    make_windows,
-    merge_window_scores,
-    token_owners,
-)
+from toolkit._tagging import AlignmentAudit, encode_sentence, make_windows, merge_window_scores, token_owners
+from toolkit._tagging import bio_transitions
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 L2I = {lab: i for i, lab in enumerate(LABELS)}

@@ -13,7 +13,7 @@ from ._corpus import CorpusReport, load_corpus, resolve_files
 from ._encoder import Encoder, encode_sentences, load_encoder
 
 # Errors: bad input is reported before any long run, naming the file, line or flag
-from ._errors import ToolkitInputError
+from ._errors import HubError, ToolkitInputError
 from ._extract import extract_sentence_vectors, extract_vectors, read_texts, read_word_list
 from ._labelled import ClassificationExample, NERSentence, read_classification, read_conll, read_ner_jsonl
 
@@ -34,6 +34,7 @@ from ._surgery import (
 
 # Named-entity recognition
 from ._tagger import NERTagger
+from ._tagging import bio_entities, decode_tags
 
 # Text rules (CJK)
 from ._text import is_cjk_char, join_tokens
@@ -44,8 +45,7 @@ from ._transfer import TransferReport, transfer_weights
 from ._vectors import VectorSet
 
 # Training and publishing
-from .hub import HubError, preflight, push_output_dir
-from .ner import bio_entities, decode_tags
+from .hub import preflight, push_output_dir
 from .training import ToolkitTrainer
 
 __version__ = "0.1.0"

@@ -11,9 +11,7 @@ naming the line and byte offset and the remedy.
 
 from __future__ import annotations
 
-import glob
 import logging
-import os
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,14 +20,12 @@ from pathlib import Path
 import datasets
 
 from ._errors import ToolkitInputError
-from ._io import FileScan, scan_jsonl_file, scan_text_file
+from ._io import JSON_EXTENSIONS, TEXT_EXTENSIONS, FileScan, resolve_files, scan_jsonl_file, scan_text_file
 from ._labelled import read_conll
 from ._text import join_tokens
 
 logger = logging.getLogger(__name__)
 
-TEXT_EXTENSIONS = (".txt",)
-JSON_EXTENSIONS = (".jsonl", ".json")
 # The pretraining option that reads bad bytes of text files leniently (JSON Lines are always strict).
 LENIENT_OPTION = "--encoding_errors replace"
 
@@ -64,62 +60,6 @@ class CorpusReport:
             "n_empty_lines_skipped": self.n_empty_lines,
             "n_bytes_replaced": self.n_replaced,
         }
-
-
-def resolve_files(
-    specs: Sequence[str] | str, *, extensions: Sequence[str] = TEXT_EXTENSIONS + JSON_EXTENSIONS
-) -> list[Path]:
-    """Expand files, directories (recursively, filtered by extension) and glob patterns into a file list.
-
-    Args:
-        specs: paths, directories or glob patterns (``data/*.txt``, ``corpus/**/*.txt``).
-        extensions: extensions kept when walking a directory (a file named explicitly is always kept).
-
-    Returns:
-        Sorted, de-duplicated list of files, in the order the specs were given.
-
-    Raises:
-        ToolkitInputError: a path that does not exist, a glob that matches nothing, or a directory with no
-            file of the wanted extensions.
-
-    Example:
-        >>> resolve_files(["corpus/", "extra/*.jsonl"])  # doctest: +SKIP
-    """
-    if isinstance(specs, str):
-        specs = [specs]
-    if not specs:
-        raise ToolkitInputError("no input files given: pass --train_files PATH [PATH ...] or --dataset_name")
-    exts = tuple(e if e.startswith(".") else f".{e}" for e in extensions)
-    found: list[Path] = []
-    for spec in specs:
-        spec = os.path.expanduser(spec)
-        if glob.has_magic(spec):
-            matches = [Path(p) for p in sorted(glob.glob(spec, recursive=True)) if Path(p).is_file()]
-            if not matches:
-                raise ToolkitInputError(f"glob pattern {spec!r} matches no file")
-            found.extend(matches)
-        elif os.path.isdir(spec):
-            matches = sorted(
-                p for p in Path(spec).rglob("*") if p.is_file() and p.name.lower().endswith(exts)
-            )
-            if not matches:
-                raise ToolkitInputError(
-                    f"directory {spec!r} contains no file ending in {', '.join(exts)} (searched recursively); "
-                    "use --extensions to change the filter"
-                )
-            found.extend(matches)
-        elif os.path.isfile(spec):
-            found.append(Path(spec))
-        else:
-            raise ToolkitInputError(f"input path {spec!r} does not exist")
-    seen: set[Path] = set()
-    unique = []
-    for p in found:
-        key = p.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(p)
-    return unique
 
 
 def _load_local(

@@ -1,4 +1,4 @@
-"""The one exception type for bad user input."""
+"""The toolkit's exception types: bad user input, and a failed hub operation."""
 
 from __future__ import annotations
 
@@ -8,3 +8,7 @@ class ToolkitInputError(ValueError):
 
     The message names the file, line or flag at fault and says what was expected.
     """
+
+
+class HubError(RuntimeError):
+    """A hub operation failed (network, permissions). The message says how to retry."""

@@ -29,10 +29,9 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from ._corpus import resolve_files
 from ._encoder import Encoder, _layer_indices, encode_sentences, load_encoder
 from ._errors import ToolkitInputError
-from ._io import check_text_file, decode_text_bytes, scan_text_file
+from ._io import check_text_file, decode_text_bytes, resolve_files, scan_text_file
 from ._text import load_jieba, tokenizer_safe
 from ._vectors import VectorSet
 

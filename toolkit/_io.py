@@ -4,16 +4,22 @@ with line and byte offset and the conversion command), JSON Lines, and JSON writ
 from __future__ import annotations
 
 import codecs
+import glob
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ._errors import ToolkitInputError
 from ._secrets import redact
 from ._text import is_cjk_char
+
+TEXT_EXTENSIONS = (".txt",)
+
+
+JSON_EXTENSIONS = (".jsonl", ".json")
 
 
 @dataclass
@@ -305,3 +311,59 @@ def json_text(obj) -> str:
     except UnicodeEncodeError:
         text = json.dumps(obj, ensure_ascii=True, indent=2, default=str)
     return text
+
+
+def resolve_files(
+    specs: Sequence[str] | str, *, extensions: Sequence[str] = TEXT_EXTENSIONS + JSON_EXTENSIONS
+) -> list[Path]:
+    """Expand files, directories (recursively, filtered by extension) and glob patterns into a file list.
+
+    Args:
+        specs: paths, directories or glob patterns (``data/*.txt``, ``corpus/**/*.txt``).
+        extensions: extensions kept when walking a directory (a file named explicitly is always kept).
+
+    Returns:
+        Sorted, de-duplicated list of files, in the order the specs were given.
+
+    Raises:
+        ToolkitInputError: a path that does not exist, a glob that matches nothing, or a directory with no
+            file of the wanted extensions.
+
+    Example:
+        >>> resolve_files(["corpus/", "extra/*.jsonl"])  # doctest: +SKIP
+    """
+    if isinstance(specs, str):
+        specs = [specs]
+    if not specs:
+        raise ToolkitInputError("no input files given: pass --train_files PATH [PATH ...] or --dataset_name")
+    exts = tuple(e if e.startswith(".") else f".{e}" for e in extensions)
+    found: list[Path] = []
+    for spec in specs:
+        spec = os.path.expanduser(spec)
+        if glob.has_magic(spec):
+            matches = [Path(p) for p in sorted(glob.glob(spec, recursive=True)) if Path(p).is_file()]
+            if not matches:
+                raise ToolkitInputError(f"glob pattern {spec!r} matches no file")
+            found.extend(matches)
+        elif os.path.isdir(spec):
+            matches = sorted(
+                p for p in Path(spec).rglob("*") if p.is_file() and p.name.lower().endswith(exts)
+            )
+            if not matches:
+                raise ToolkitInputError(
+                    f"directory {spec!r} contains no file ending in {', '.join(exts)} (searched recursively); "
+                    "use --extensions to change the filter"
+                )
+            found.extend(matches)
+        elif os.path.isfile(spec):
+            found.append(Path(spec))
+        else:
+            raise ToolkitInputError(f"input path {spec!r} does not exist")
+    seen: set[Path] = set()
+    unique = []
+    for p in found:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
+from ._tagging import bio_entities, decode_tags, encode_sentence, merge_window_scores
 from ._text import is_cjk_char
-from .ner import bio_entities, decode_tags, encode_sentence, merge_window_scores
 
 _WORD = re.compile(r"[^\W\d_]+|\d+|\S", re.UNICODE)
 

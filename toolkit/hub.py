@@ -18,7 +18,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from ._card import write_vector_card
 from ._checkpoint import WEIGHT_FILES
-from ._errors import ToolkitInputError
+from ._errors import HubError, ToolkitInputError
 from ._secrets import TOKEN_ENV_VARS, register_secret
 from ._vectors import VECTOR_EXTENSIONS, VectorSet
 
@@ -42,10 +42,6 @@ logger = logging.getLogger(__name__)
 
 # Never pushed: intermediate checkpoints, TensorBoard logs, the pickled TrainingArguments.
 IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/*", "runs/*", "runs/**", "training_args.bin", "*.lock"]
-
-
-class HubError(RuntimeError):
-    """A hub operation failed (network, permissions). The message says how to retry."""
 
 
 @dataclass

@@ -22,8 +22,8 @@ from transformers import TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ._checkpoint import WEIGHT_FILES
-from ._corpus import resolve_files
 from ._errors import ToolkitInputError
+from ._io import resolve_files
 from ._secrets import redact
 
 __all__ = [

@@ -15,10 +15,9 @@ from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint, has_length
 
-from ._errors import ToolkitInputError
+from ._errors import HubError, ToolkitInputError
 from ._secrets import install_log_redaction, redact, redact_argv
 from .config import options_to_argv
-from .hub import HubError
 from .rundir import read_run_record, write_run_record
 
 __all__ = [
