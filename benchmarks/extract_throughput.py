@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Vector-extraction speed.
 
-    python benchmarks/extract_throughput.py
+    python -m benchmarks.extract_throughput
 
 1. Static character vectors for every distinct character of a ~10 MB English + Chinese corpus from
    ../shared/data (reuters21578_raw, zhwiki_sample, cluecorpussmall_sample), from a base-sized BERT
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,13 +28,8 @@ import numpy as np
 import torch
 from transformers import BertConfig, BertModel
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _common import DATA, RESULTS_DIR, data_missing, write_results  # noqa: E402
-
-from toolkit import encode_sentences, extract_vectors, load_encoder, load_preset, train_wordpiece_tokenizer  # noqa: E402
+from benchmarks._common import DATA, RESULTS_DIR, data_missing, write_results
+from toolkit import encode_sentences, extract_vectors, load_encoder, load_preset, train_wordpiece_tokenizer
 
 CORPUS = [
     DATA / "reuters21578_raw" / "train.txt",

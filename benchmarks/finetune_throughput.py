@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Fine-tuning throughput: dynamic padding + length grouping vs padding every batch to max_length.
 
-    python benchmarks/finetune_throughput.py
+    python -m benchmarks.finetune_throughput
 
 Same data (the first 4,000 SST-2 training sentences from ../shared/data), tokenizer, model (``mini`` preset,
 random init: speed does not depend on the weights), batch size 32, max_length 128, fp32, one Trainer each:
@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
-from pathlib import Path
 
 import datasets
 import torch
@@ -31,19 +29,10 @@ from transformers import (
     set_seed,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _common import DATA, RESULTS_DIR, StepTimer, data_missing, write_results  # noqa: E402
-
-from toolkit import (  # noqa: E402
-    DropColumns,
-    encode_classification,
-    load_preset,
-    read_classification,
-    train_wordpiece_tokenizer,
-)
+from benchmarks._common import DATA, RESULTS_DIR, StepTimer, data_missing, write_results
+from toolkit import load_preset, read_classification, train_wordpiece_tokenizer
+from toolkit.classify import encode_classification
+from toolkit.finetune import DropColumns
 
 SST2 = DATA / "sst2" / "train.jsonl"
 RESULTS = RESULTS_DIR / "finetune_throughput.json"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Pretraining throughput of the ``base`` preset on a GPU: bf16, SDPA, sparse MLM head vs the stock dense head.
 
-    python benchmarks/gpu_pretrain_throughput.py                 # on a CUDA machine
-    python benchmarks/gpu_pretrain_throughput.py --smoke         # a few tiny steps on CPU (script check)
+    python -m benchmarks.gpu_pretrain_throughput                 # on a CUDA machine
+    python -m benchmarks.gpu_pretrain_throughput --smoke         # a few tiny steps on CPU (script check)
 
 Through ``transformers.Trainer`` as the recipe trains (``bf16=True``, AdamW), random token blocks (speed does
 not depend on the text), the toolkit's MLMCollator for the sparse path and DataCollatorForLanguageModeling for
@@ -25,13 +25,13 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks._common import RESULTS_DIR, ROOT, StepTimer
+
+# The toolkit's package __init__ imports datasets, which the GPU image lacks: its modules are read directly.
 _pkg = types.ModuleType("toolkit")
 _pkg.__path__ = [str(ROOT / "toolkit")]
 sys.modules.setdefault("toolkit", _pkg)
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import StepTimer  # noqa: E402
 from transformers import (  # noqa: E402
     BertForMaskedLM,
     DataCollatorForLanguageModeling,
@@ -135,9 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=8)
     parser.add_argument("--smoke", action="store_true", help="tiny CPU run to check the script")
-    parser.add_argument(
-        "--output", default=str(ROOT / "benchmarks" / "results" / "gpu_pretrain_throughput.json")
-    )
+    parser.add_argument("--output", default=str(RESULTS_DIR / "gpu_pretrain_throughput.json"))
     opts = parser.parse_args(argv)
     if opts.smoke:
         opts.preset, opts.vocab, opts.shapes, opts.steps, opts.warmup = "tiny", 2000, "32x4", 2, 1

@@ -8,7 +8,7 @@ fine-tuning can build. Needs scikit-learn (the ``bench`` or ``test`` extra). Giv
 directories to compare them on the same data (e.g. a pretrained model and its random-init twin): the
 accuracies are printed and written to JSON.
 
-    python benchmarks/linear_probe.py --model outputs/results_en_tiny_v2/pretrain_tiny_en \\
+    python -m benchmarks.linear_probe --model outputs/results_en_tiny_v2/pretrain_tiny_en \\
         outputs/results_en_tiny_v2/random_tiny_en --train_file ../shared/data/sst2/train.jsonl \\
         --eval_file ../shared/data/sst2/dev.jsonl --output outputs/sweep/linear_probe_sst2.json
 
@@ -20,19 +20,12 @@ sequence classifier reads (see ``--uniform_top_attention`` in the classification
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _common import write_results  # noqa: E402
-
-from toolkit import encode_sentences, load_encoder, read_classification  # noqa: E402
+from benchmarks._common import write_results
+from toolkit import encode_sentences, load_encoder, read_classification
 
 
 def probe(

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Pretraining throughput: this toolkit's path vs the stock Hugging Face path, side by side.
 
-    python benchmarks/pretrain_throughput.py                 # throughput ratio (a few minutes)
-    python benchmarks/pretrain_throughput.py --streaming_rss # + peak RSS streaming a >= 1 GB text file
+    python -m benchmarks.pretrain_throughput                 # throughput ratio (a few minutes)
+    python -m benchmarks.pretrain_throughput --streaming_rss # + peak RSS streaming a >= 1 GB text file
 
 (a) toolkit: SparseHeadBertForMaskedLM (MLM head and loss only at masked positions) + MLMCollator + Trainer
 (b) stock, as run_mlm.py does it: BertForMaskedLM (dense head) + DataCollatorForLanguageModeling + Trainer
@@ -37,21 +37,16 @@ from transformers import (
     set_seed,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _common import DATA, RESULTS_DIR, StepTimer, data_missing, write_results  # noqa: E402
-
-from toolkit import (  # noqa: E402
+from benchmarks._common import DATA, RECIPES, RESULTS_DIR, StepTimer, data_missing, write_results
+from toolkit import (
     MLMCollator,
-    SparseHeadBertForMaskedLM,
     count_size,
     load_preset,
     load_tokenizer,
     prepare_mlm_dataset,
     train_wordpiece_tokenizer,
 )
+from toolkit.pretrain import SparseHeadBertForMaskedLM  # the path under test
 
 CORPUS = [DATA / "reuters21578_raw" / "train.txt", *sorted((DATA / "gutenberg_nltk").glob("*.txt"))]
 RESULTS = RESULTS_DIR / "pretrain_throughput.json"
@@ -110,7 +105,7 @@ def peak_rss_streaming(tokenizer_dir: str, workdir: str, *, size_gb: float, step
     size = big.stat().st_size
     cmd = [
         sys.executable,
-        str(ROOT / "recipes" / "pretrain.py"),
+        str(RECIPES / "pretrain.py"),
         "--train_files",
         str(big),
         "--streaming",

@@ -2,12 +2,13 @@
 """The results table: each preset pretrained on real text, then fine-tuned, against the same architecture
 from random initialisation with the same fine-tuning budget. One command reproduces every row.
 
-    python benchmarks/results.py                                   # tiny + mini, en + zh (hours on a CPU)
-    python benchmarks/results.py --presets tiny --languages zh --pretrain_steps 1500 --finetune_steps 900
-    python benchmarks/results.py --smoke --output_dir /tmp/r       # minutes: data the project writes, a few steps
-    python benchmarks/results.py --presets tiny --languages en --seeds 42 43 --resume   # add a seed to a finished row
-    python benchmarks/results.py --presets tiny --languages zh --learning_rates 3e-4 1e-3   # per-row rate, chosen on dev
-    python benchmarks/results.py --presets tiny --languages zh --learning_rates 3e-4 1e-3 msra=1e-3,3e-3   # per task
+    python -m benchmarks.results                                   # tiny + mini, en + zh (hours on a CPU)
+    python -m benchmarks.results --presets tiny --languages zh --pretrain_steps 1500 --finetune_steps 900
+    python -m benchmarks.results --smoke --output_dir /tmp/r       # minutes: data the project writes, a few steps
+    python -m benchmarks.results --presets tiny --languages en --seeds 42 43 --resume   # add a seed to a finished row
+    python -m benchmarks.results --presets tiny --languages zh --learning_rates 3e-4 1e-3   # per-row rate, chosen on dev
+    python -m benchmarks.results --presets tiny --languages zh --learning_rates 3e-4 1e-3 msra=1e-3,3e-3   # per task
+    python -m benchmarks.results --merge ROW.json ROW.json --output_dir benchmarks/results   # the shipped table
 
 Per language and preset: (1) pretrain with recipes/configs/pretrain/{preset}_{lang}.yaml (budget: --pretrain_steps);
 (2) save a random-init twin (same config, same tokenizer); (3) fine-tune both on the language's tasks with the
@@ -16,9 +17,8 @@ entity F1), same budget (--finetune_steps, or the configs' epochs), once per --s
 each row fine-tunes at every rate and keeps, per seed, the run with the best validation score (tasks with a
 validation split of their own, a file or a held-out part of the training file: selecting on the split that is
 reported would flatter both rows); TASK=RATE,RATE gives one task its own grid. Writes
-<output_dir>/results.json (every figure with the exact command that produced it), results.md (the table) and
-pretrain_curves.png (validation loss against tokens seen); --readme replaces the block between the results
-markers of README.md. --resume reuses the stages an earlier results.json in <output_dir> records with the
+<output_dir>/results.json (every figure with the exact command that produced it), TABLE.md (the table, a
+generated file) and results_curves.png (validation loss against tokens seen). --resume reuses the stages an earlier results.json in <output_dir> records with the
 same command and config file (and, for fine-tuning, the same starting checkpoint); every finished stage is also
 recorded at once in <output_dir>/progress.json, so that --resume after a crash or a kill in the middle of a row
 loses only the stage that was running; a pretraining killed midway goes on from its last checkpoint (its time
@@ -35,19 +35,17 @@ import os
 import platform
 import shlex
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "recipes"))
+from benchmarks._common import RECIPES, load_recipe
 
-import pretrain  # noqa: E402
-import train_classifier  # noqa: E402
-import train_ner  # noqa: E402
+# The recipes are scripts, not a package: loaded from their files.
+pretrain = load_recipe("pretrain")
+train_classifier = load_recipe("train_classifier")
+train_ner = load_recipe("train_ner")
 
-CONFIGS = ROOT / "recipes" / "configs"
+CONFIGS = RECIPES / "configs"
 TASKS = {
     # sst2.yaml scores GLUE dev as its test split (rates are chosen on 5% held out of training).
     "en": [("sst2", "classify", "test", "accuracy"), ("conll2003", "ner", "test", "overall_f1")],
@@ -55,8 +53,9 @@ TASKS = {
 }
 # What the table calls a reported split where the file scored is not named after it.
 SPLIT_NAMES = {("sst2", "test"): "dev"}
-MARK_START, MARK_END = "<!-- results:start -->", "<!-- results:end -->"
 PROGRESS = "progress.json"
+TABLE = "TABLE.md"
+CURVES = "results_curves.png"
 
 
 def _cmd(script: str, flags: list[str]) -> str:
@@ -65,7 +64,7 @@ def _cmd(script: str, flags: list[str]) -> str:
 
 def smoke_data(directory: Path) -> dict:
     """Small stand-ins for the real sets, written by the project (for --smoke and the tests)."""
-    from toolkit._demo import write_demo_corpus, write_demo_labelled
+    from toolkit.demo import write_demo_corpus, write_demo_labelled
 
     corpus = write_demo_corpus(directory / "corpus", n_lines=300)
     labelled = write_demo_labelled(directory / "labelled", n=80)
@@ -247,7 +246,8 @@ def finetune_or_reuse(
     """One fine-tuning run's record: reused from ``done`` (keyed by command, config digest and
     ``start_sha256``, the :func:`start_digest` of the checkpoint it starts from) or run now (and then added
     to the ``progress`` file, see :func:`record_progress`)."""
-    key = (_cmd(recipe.__name__, flags), config_digest(flags), start_sha256)
+    # The script's name (the module may be ``recipes.train_ner`` or ``train_ner``).
+    key = (_cmd(Path(recipe.__file__).stem, flags), config_digest(flags), start_sha256)
     decoding = ner_decoding(recipe, flags)
     if key in done and done[key].get("decoding") == decoding:
         print(f"--resume: reusing {key[0]}", flush=True)
@@ -282,7 +282,8 @@ def ner_decoding(recipe, flags: list[str]) -> str | None:
         return None
     from transformers import TrainingArguments
 
-    from toolkit import DECODINGS, FinetuneArguments, parse_config
+    from toolkit.config import FinetuneArguments, parse_config
+    from toolkit.ner import DECODINGS
 
     ft, _ = parse_config([FinetuneArguments, TrainingArguments], flags)
     return DECODINGS[ft.constrained_decoding]
@@ -425,15 +426,6 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def replace_readme_block(readme: Path, block: str) -> None:
-    text = readme.read_text(encoding="utf-8")
-    if MARK_START not in text or MARK_END not in text:
-        raise SystemExit(f"{readme} has no {MARK_START} ... {MARK_END} block")
-    head, rest = text.split(MARK_START, 1)
-    _, tail = rest.split(MARK_END, 1)
-    readme.write_text(f"{head}{MARK_START}\n{block}\n{MARK_END}{tail}", encoding="utf-8")
 
 
 def config_digest(flags: list[str]) -> str | None:
@@ -615,7 +607,7 @@ def pretrain_timing(metrics: dict, wall: float) -> dict:
 
 def row_command(preset: str, lang: str, out: Path, opts) -> str:
     """The one command that reproduces a row."""
-    parts = ["python", "benchmarks/results.py", "--presets", preset, "--languages", lang]
+    parts = ["python", "-m", "benchmarks.results", "--presets", preset, "--languages", lang]
     for flag in ("pretrain_steps", "finetune_steps"):
         if getattr(opts, flag):
             parts += [f"--{flag}", str(getattr(opts, flag))]
@@ -631,15 +623,17 @@ def row_command(preset: str, lang: str, out: Path, opts) -> str:
 
 
 def write_outputs(rows: list[dict], out: Path) -> dict:
-    """results.json, results.md and pretrain_curves.png from ``rows``."""
+    """results.json, TABLE.md and results_curves.png in ``out``, from ``rows``."""
     table = render_table(rows)
-    plot_curves(rows, out / "pretrain_curves.png")
+    plot_curves(rows, out / CURVES)
     hardware_seen = sorted({r.get("hardware", "unknown") for r in rows})
     result = {"hardware": "; ".join(hardware_seen), "rows": rows, "table": table}
     (out / "results.json").write_text(
         json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-    (out / "results.md").write_text(table + "\n", encoding="utf-8")
+    # A file of its own, regenerated on every run: nothing else is rewritten.
+    header = "<!-- generated by python -m benchmarks.results; each row's command is in results.json -->"
+    (out / TABLE).write_text(f"{header}\n\n{table}\n", encoding="utf-8")
     return result
 
 
@@ -677,7 +671,6 @@ def main(argv: list[str] | None = None) -> dict:
         "without --resume that file is started afresh)",
     )
     parser.add_argument("--output_dir", default="outputs/results")
-    parser.add_argument("--readme", default=None, help="README.md whose results block is replaced")
     parser.add_argument("--smoke", action="store_true", help="project-written data, tiny models, a few steps")
     parser.add_argument(
         "--merge",
@@ -710,8 +703,6 @@ def main(argv: list[str] | None = None) -> dict:
             for preset in opts.presets:
                 rows.append(run_row(preset, lang, out, opts, smoke, done))
                 result = write_outputs(rows, out)  # after every row: a crash later keeps the finished ones
-    if opts.readme:
-        replace_readme_block(Path(opts.readme), result["table"])
     print(result["table"])
     return result
 

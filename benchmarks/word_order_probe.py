@@ -5,9 +5,9 @@ A model that has only learned which words occur together (the "bag-of-words" sta
 the same on shuffled blocks; one that uses position and syntax scores much worse on them. The gap (shuffled
 minus normal loss, in nats) is the figure; it is printed and written to JSON.
 
-    python benchmarks/word_order_probe.py --model outputs/results_en_tiny/pretrain_tiny_en \\
+    python -m benchmarks.word_order_probe --model outputs/results_en_tiny/pretrain_tiny_en \\
         --files ../shared/data/reuters21578_raw/test.txt
-    python benchmarks/word_order_probe.py --model outputs/results_zh_tiny/pretrain_tiny_zh --segmenter jieba \\
+    python -m benchmarks.word_order_probe --model outputs/results_zh_tiny/pretrain_tiny_zh --segmenter jieba \\
         --files ../shared/data/zhwiki_sample ../shared/data/cluecorpussmall_sample --validation_split 0.02
 
 Blocks are packed as in pretraining (128 tokens, whole-word boundaries); masks are drawn once with a fixed
@@ -19,24 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import datasets
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from toolkit import (  # noqa: E402
-    IGNORE_INDEX,
-    MLMCollator,
-    iter_texts,
-    load_corpus,
-    premask_for_eval,
-    prepare_mlm_dataset,
-)
+from toolkit import MLMCollator, load_corpus, prepare_mlm_dataset
+from toolkit.pretrain import IGNORE_INDEX, iter_texts, premask_for_eval
 
 
 def masked_loss(

@@ -20,7 +20,12 @@ from pathlib import Path
 
 from transformers import pipeline
 
-from recipes import pretrain, train_classifier, train_ner
+try:
+    from recipes import pretrain, train_classifier, train_ner
+except ModuleNotFoundError:  # run as `python recipes/demo.py`: the recipes package is not importable that way
+    raise SystemExit(
+        "run the demo from the repository root as: python -m recipes.demo (or: make demo)"
+    ) from None
 from toolkit import NERTagger
 from toolkit.demo import write_demo_corpus, write_demo_labelled
 

@@ -15,9 +15,20 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from toolkit import ToolkitInputError, encode_sentences, load_corpus, load_encoder, read_classification, read_conll, read_ner_jsonl, read_texts, read_word_list, train_wordpiece_tokenizer
+from toolkit import (
+    ToolkitInputError,
+    encode_sentences,
+    load_corpus,
+    load_encoder,
+    read_classification,
+    read_conll,
+    read_ner_jsonl,
+    read_texts,
+    read_word_list,
+    train_wordpiece_tokenizer,
+)
 from toolkit._io import check_text_file, decode_text_bytes, scan_jsonl_file
-from toolkit._tagging import AlignmentAudit, UNKNOWN_WORD_WARN_SHARE, encode_sentence, word_pieces
+from toolkit._tagging import UNKNOWN_WORD_WARN_SHARE, AlignmentAudit, encode_sentence, word_pieces
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10" + bytes(range(256))
 GB18030_LINE = json.dumps({"text": "北京是中国的首都", "label": "geo"}, ensure_ascii=False).encode("gb18030")

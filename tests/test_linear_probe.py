@@ -1,18 +1,14 @@
-"""benchmarks/linear_probe.py: a probe on frozen mean-pooled vectors finds a label that one word decides, and
+"""benchmarks.linear_probe: a probe on frozen mean-pooled vectors finds a label that one word decides, and
 finds nothing once the training labels are shuffled (so the labels really reach the classifier)."""
 
 from __future__ import annotations
 
 import json
 import random
-import sys
 
 import pytest
-from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import linear_probe  # noqa: E402
+from benchmarks import linear_probe
 
 pytest.importorskip("sklearn")
 

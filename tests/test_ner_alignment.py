@@ -10,8 +10,14 @@ from transformers import BertConfig, BertForTokenClassification
 
 from toolkit import NERTagger, ToolkitInputError, bio_entities, decode_tags
 from toolkit._tagger import split_words
-from toolkit._tagging import AlignmentAudit, encode_sentence, make_windows, merge_window_scores, token_owners
-from toolkit._tagging import bio_transitions
+from toolkit._tagging import (
+    AlignmentAudit,
+    bio_transitions,
+    encode_sentence,
+    make_windows,
+    merge_window_scores,
+    token_owners,
+)
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 L2I = {lab: i for i, lab in enumerate(LABELS)}

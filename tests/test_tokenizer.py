@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
-from toolkit import ToolkitInputError, is_cjk_char, load_tokenizer, tokenizer_report, train_wordpiece_tokenizer
+from toolkit import (
+    ToolkitInputError,
+    is_cjk_char,
+    load_tokenizer,
+    tokenizer_report,
+    train_wordpiece_tokenizer,
+)
 from toolkit._tokenizer import check_tokenizer_health
 
 

@@ -13,7 +13,14 @@ from conftest import ROOT
 from transformers import BertForMaskedLM, BertForSequenceClassification, BertModel
 
 from recipes import extract_vectors as cli
-from toolkit import ToolkitInputError, VectorSet, encode_sentences, extract_vectors, load_encoder, transfer_weights
+from toolkit import (
+    ToolkitInputError,
+    VectorSet,
+    encode_sentences,
+    extract_vectors,
+    load_encoder,
+    transfer_weights,
+)
 from toolkit._vectors import escape_token, unescape_token
 
 ODD = [

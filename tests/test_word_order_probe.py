@@ -1,16 +1,11 @@
-"""benchmarks/word_order_probe.py: the shuffled-positions loss moves each label with its token, so a model
+"""benchmarks.word_order_probe: the shuffled-positions loss moves each label with its token, so a model
 without position information scores the same on shuffled blocks (gap 0) and one with it does not."""
 
 from __future__ import annotations
 
 import json
-import sys
 
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import word_order_probe  # noqa: E402
+from benchmarks import word_order_probe
 
 
 def test_word_order_gap_is_zero_only_for_a_model_blind_to_order(tiny_mlm_dir, corpus_dir, tmp_path):

@@ -123,6 +123,84 @@ def _non_empty(batch: dict) -> list[bool]:
     return [bool(t and t.strip()) for t in batch["text"]]
 
 
+def _hub_splits(name: str, config: str | None, text_field: str, *, streaming: bool):
+    """A hub dataset's ``train`` and ``validation`` (or ``None``) splits, as a single ``text`` column."""
+    raw = datasets.load_dataset(name, config, streaming=streaming)
+    if "train" not in raw:
+        raise ToolkitInputError(f"dataset {name!r} has no 'train' split (has {list(raw)})")
+    if text_field not in raw["train"].column_names:
+        raise ToolkitInputError(
+            f"dataset {name!r} has no column {text_field!r} (has {raw['train'].column_names}); set --text_field"
+        )
+    splits = {k: v.rename_column(text_field, "text") if text_field != "text" else v for k, v in raw.items()}
+    splits = {k: v.select_columns(["text"]) for k, v in splits.items()}
+    return splits["train"], splits.get("validation")
+
+
+def _local_splits(train_files, conll_files, validation_files, *, extensions: Sequence[str], **read):
+    """Local text / JSON Lines files and CoNLL files as the training split (each file checked first), and
+    the validation files, if any, as the validation split; a file may not serve twice."""
+    files = resolve_files(train_files, extensions=extensions) if train_files else []
+    conll = resolve_files(conll_files, extensions=extensions) if conll_files else []
+    overlap = {p.resolve() for p in files} & {p.resolve() for p in conll}
+    if overlap:
+        raise ToolkitInputError(f"files given both as text and as CoNLL: {sorted(map(str, overlap))}")
+    parts = []
+    if files:
+        parts.append(_load_local(files, **read))
+    if conll:
+        parts.append(
+            _load_conll_text(
+                conll,
+                streaming=read["streaming"],
+                encoding_errors=read["encoding_errors"],
+                report=read["report"],
+            )
+        )
+    train = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+    if not validation_files:
+        return train, None
+    vfiles = resolve_files(validation_files, extensions=extensions)
+    overlap = {p.resolve() for p in vfiles} & {p.resolve() for p in files + conll}
+    if overlap:
+        raise ToolkitInputError(f"files used for both training and validation: {sorted(map(str, overlap))}")
+    return train, _load_local(vfiles, **read)
+
+
+def _finish_splits(train, validation, *, validation_split, max_train_samples, max_eval_samples, streaming):
+    """Blank documents removed (counted in the report, never tokenized), the validation share held out by
+    content hash, the sample caps applied, and empty splits refused."""
+    train = _filter(train, _non_empty, streaming)
+    if validation is not None:
+        validation = _filter(validation, _non_empty, streaming)
+    if validation_split:
+        validation = _filter(
+            train, _validation_filter, streaming, fraction=validation_split, keep_validation=True
+        )
+        train = _filter(
+            train, _validation_filter, streaming, fraction=validation_split, keep_validation=False
+        )
+    train = _first(train, max_train_samples, streaming)
+    if validation is not None:
+        validation = _first(validation, max_eval_samples, streaming)
+    if not streaming:
+        if len(train) == 0:
+            raise ToolkitInputError(
+                "the training split is empty after removing blank lines and the validation split"
+            )
+        if validation is not None and len(validation) == 0:
+            raise ToolkitInputError(
+                "the validation split is empty: raise --validation_split or give --validation_files"
+            )
+    return train, validation
+
+
+def _first(ds, n: int | None, streaming: bool):
+    if n is None:
+        return ds
+    return ds.take(n) if streaming else ds.select(range(min(n, len(ds))))
+
+
 def load_corpus(
     *,
     train_files: Sequence[str] | None = None,
@@ -175,90 +253,23 @@ def load_corpus(
         raise ToolkitInputError(f"--validation_split must be in [0, 1), got {validation_split}")
     report = CorpusReport()
     if dataset_name:
-        raw = datasets.load_dataset(dataset_name, dataset_config, streaming=streaming)
-        if "train" not in raw:
-            raise ToolkitInputError(f"dataset {dataset_name!r} has no 'train' split (has {list(raw)})")
-        if text_field not in raw["train"].column_names:
-            raise ToolkitInputError(
-                f"dataset {dataset_name!r} has no column {text_field!r} (has {raw['train'].column_names}); "
-                "set --text_field"
-            )
-        splits = {
-            k: v.rename_column(text_field, "text") if text_field != "text" else v for k, v in raw.items()
-        }
-        splits = {k: v.select_columns(["text"]) for k, v in splits.items()}
-        train = splits["train"]
-        validation = splits.get("validation") if not validation_split else None
+        train, validation = _hub_splits(dataset_name, dataset_config, text_field, streaming=streaming)
+        validation = None if validation_split else validation
     else:
-        files = resolve_files(train_files, extensions=extensions) if train_files else []
-        conll = resolve_files(conll_files, extensions=extensions) if conll_files else []
-        overlap = {p.resolve() for p in files} & {p.resolve() for p in conll}
-        if overlap:
-            raise ToolkitInputError(f"files given both as text and as CoNLL: {sorted(map(str, overlap))}")
-        parts = []
-        if files:
-            parts.append(
-                _load_local(
-                    files,
-                    text_field=text_field,
-                    streaming=streaming,
-                    encoding_errors=encoding_errors,
-                    report=report,
-                )
-            )
-        if conll:
-            parts.append(
-                _load_conll_text(conll, streaming=streaming, encoding_errors=encoding_errors, report=report)
-            )
-        train = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
-        files = files + conll
-        validation = None
-        if validation_files:
-            vfiles = resolve_files(validation_files, extensions=extensions)
-            overlap = {p.resolve() for p in vfiles} & {p.resolve() for p in files}
-            if overlap:
-                raise ToolkitInputError(
-                    f"files used for both training and validation: {sorted(map(str, overlap))}"
-                )
-            validation = _load_local(
-                vfiles,
-                text_field=text_field,
-                streaming=streaming,
-                encoding_errors=encoding_errors,
-                report=report,
-            )
-    # Blank lines are not documents: they are skipped and counted in the report, never tokenized.
-    train = _filter(train, _non_empty, streaming)
-    if validation is not None:
-        validation = _filter(validation, _non_empty, streaming)
-    if validation_split:
-        validation = _filter(
-            train, _validation_filter, streaming, fraction=validation_split, keep_validation=True
+        read = dict(
+            text_field=text_field, streaming=streaming, encoding_errors=encoding_errors, report=report
         )
-        train = _filter(
-            train, _validation_filter, streaming, fraction=validation_split, keep_validation=False
+        train, validation = _local_splits(
+            train_files, conll_files, validation_files, extensions=extensions, **read
         )
-    if max_train_samples is not None:
-        train = (
-            train.take(max_train_samples)
-            if streaming
-            else train.select(range(min(max_train_samples, len(train))))
-        )
-    if validation is not None and max_eval_samples is not None:
-        validation = (
-            validation.take(max_eval_samples)
-            if streaming
-            else validation.select(range(min(max_eval_samples, len(validation))))
-        )
-    if not streaming:
-        if len(train) == 0:
-            raise ToolkitInputError(
-                "the training split is empty after removing blank lines and the validation split"
-            )
-        if validation is not None and len(validation) == 0:
-            raise ToolkitInputError(
-                "the validation split is empty: raise --validation_split or give --validation_files"
-            )
+    train, validation = _finish_splits(
+        train,
+        validation,
+        validation_split=validation_split,
+        max_train_samples=max_train_samples,
+        max_eval_samples=max_eval_samples,
+        streaming=streaming,
+    )
     out = {"train": train} if validation is None else {"train": train, "validation": validation}
     cls = datasets.IterableDatasetDict if streaming else datasets.DatasetDict
     return cls(out), report

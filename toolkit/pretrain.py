@@ -17,8 +17,14 @@ from ._card import write_mlm_model_card
 from ._corpus import iter_texts
 from ._errors import ToolkitInputError
 from ._io import write_json
-from ._masking import CollatorEpochCallback, MLMCollator, check_masking_options, premask_for_eval
-from ._model import build_mlm_model
+from ._masking import (
+    IGNORE_INDEX,
+    CollatorEpochCallback,
+    MLMCollator,
+    check_masking_options,
+    premask_for_eval,
+)
+from ._model import SparseHeadBertForMaskedLM, build_mlm_model
 from ._packing import prepare_mlm_dataset
 from ._presets import DEFAULT_PRESET, ModelSize, count_size, load_preset, parse_overrides
 from ._surgery import DEFAULT_POSITION_RMS, check_position_init, init_position_embeddings
@@ -28,6 +34,13 @@ from .rundir import input_files, option_group, run_fingerprint
 from .training import ToolkitTrainer, perplexity, plot_loss_curve
 
 __all__ = [
+    # the building blocks the pretraining steps use, for scripts that compose their own
+    "IGNORE_INDEX",
+    "CollatorEpochCallback",
+    "SparseHeadBertForMaskedLM",
+    "iter_texts",
+    "premask_for_eval",
+    # the steps
     "PretrainingData",
     "ResumePoint",
     "STREAMING_TOKENIZER_SAMPLES",
