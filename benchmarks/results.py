@@ -39,8 +39,9 @@ import time
 from pathlib import Path
 
 from benchmarks._common import RECIPES, load_recipe
+from toolkit.config import options_to_argv
 
-# The recipes are scripts, not a package: loaded from their files.
+# Each recipe is called as ``recipe.main(**options)``; the flags it stands for are recorded.
 pretrain = load_recipe("pretrain")
 train_classifier = load_recipe("train_classifier")
 train_ner = load_recipe("train_ner")
@@ -58,8 +59,10 @@ TABLE = "TABLE.md"
 CURVES = "results_curves.png"
 
 
-def _cmd(script: str, flags: list[str]) -> str:
-    return " ".join(shlex.quote(x) for x in ["python", f"recipes/{script}.py", *flags])
+def _cmd(script: str, options: dict) -> str:
+    """The command line ``recipe.main(**options)`` stands for (what results.json records and --resume
+    matches)."""
+    return " ".join(shlex.quote(x) for x in ["python", f"recipes/{script}.py", *options_to_argv(options)])
 
 
 def smoke_data(directory: Path) -> dict:
@@ -71,52 +74,36 @@ def smoke_data(directory: Path) -> dict:
     return {"corpus": corpus, "labelled": labelled}
 
 
-def pretrain_flags(preset: str, lang: str, out: Path, opts, smoke: dict | None) -> list[str]:
+def pretrain_options(preset: str, lang: str, out: Path, opts, smoke: dict | None) -> dict:
+    """``recipes/pretrain.py``'s options for one row, in the order their flags are recorded (values whose
+    flags read differently from ``str(value)`` are given as those strings: ``"true"``)."""
     if smoke:
-        flags = [
-            "--train_files",
-            str(smoke["corpus"]["train"]),
-            "--validation_files",
-            str(smoke["corpus"]["validation"]),
-            "--preset",
-            preset,
-            "--config_overrides",
-            "hidden_size=32,intermediate_size=64,num_attention_heads=2",
-            "--vocab_size",
-            "400",
-            "--block_size",
-            "32",
-            "--per_device_train_batch_size",
-            "8",
-            "--eval_strategy",
-            "steps",
-            "--eval_steps",
-            str(max(1, opts.pretrain_steps // 2)),
-            "--logging_steps",
-            "1",
-            "--save_strategy",
-            "no",
-            "--report_to",
-            "none",
-            "--languages",
-            lang,
-        ]
+        options = {
+            "train_files": str(smoke["corpus"]["train"]),
+            "validation_files": str(smoke["corpus"]["validation"]),
+            "preset": preset,
+            "config_overrides": "hidden_size=32,intermediate_size=64,num_attention_heads=2",
+            "vocab_size": 400,
+            "block_size": 32,
+            "per_device_train_batch_size": 8,
+            "eval_strategy": "steps",
+            "eval_steps": max(1, opts.pretrain_steps // 2),
+            "logging_steps": 1,
+            "save_strategy": "no",
+            "report_to": "none",
+            "languages": [lang],
+        }
     else:
-        flags = [
-            "--config",
-            os.path.relpath(CONFIGS / "pretrain" / f"{preset}_{lang}.yaml"),
-            "--save_strategy",
-            "no",
-            "--report_to",
-            "none",
-        ]
-    flags += ["--output_dir", str(out), "--disable_tqdm", "true"]
-    if opts.pretrain_steps:
-        flags += ["--max_steps", str(opts.pretrain_steps)]
-    return flags
+        options = {
+            "config": os.path.relpath(CONFIGS / "pretrain" / f"{preset}_{lang}.yaml"),
+            "save_strategy": "no",
+            "report_to": "none",
+        }
+    options.update(output_dir=str(out), disable_tqdm="true", max_steps=opts.pretrain_steps or None)
+    return options
 
 
-def finetune_flags(
+def finetune_options(
     task: str,
     kind: str,
     model: Path,
@@ -125,43 +112,32 @@ def finetune_flags(
     smoke: dict | None,
     seed: int = 42,
     learning_rate: float | None = None,
-) -> list[str]:
+) -> dict:
+    """A fine-tuning recipe's options, in the order their flags are recorded; the learning rate is given as
+    ``f"{rate:g}"``, the figure the recorded command shows (and the run trains at)."""
     if smoke:
         lab = smoke["labelled"]
         prefix = "topic" if kind == "classify" else "ner"
-        flags = [
-            "--train_file",
-            str(lab[f"{prefix}_train"]),
-            "--validation_file",
-            str(lab[f"{prefix}_dev"]),
-            "--test_file",
-            str(lab[f"{prefix}_test"]),
-            "--per_device_train_batch_size",
-            "8",
-            "--report_to",
-            "none",
-            "--save_strategy",
-            "no",
-            "--max_length",
-            "32",
-        ]
+        options = {
+            "train_file": str(lab[f"{prefix}_train"]),
+            "validation_file": str(lab[f"{prefix}_dev"]),
+            "test_file": str(lab[f"{prefix}_test"]),
+            "per_device_train_batch_size": 8,
+            "report_to": "none",
+            "save_strategy": "no",
+            "max_length": 32,
+        }
     else:
-        flags = ["--config", os.path.relpath(CONFIGS / kind / f"{task}.yaml")]
-    flags += [
-        "--model_name_or_path",
-        str(model),
-        "--output_dir",
-        str(out),
-        "--disable_tqdm",
-        "true",
-        "--seed",
-        str(seed),
-    ]
-    if opts.finetune_steps:
-        flags += ["--max_steps", str(opts.finetune_steps)]
-    if learning_rate is not None:
-        flags += ["--learning_rate", f"{learning_rate:g}"]
-    return flags
+        options = {"config": os.path.relpath(CONFIGS / kind / f"{task}.yaml")}
+    options.update(
+        model_name_or_path=str(model),
+        output_dir=str(out),
+        disable_tqdm="true",
+        seed=seed,
+        max_steps=opts.finetune_steps or None,
+        learning_rate=None if learning_rate is None else f"{learning_rate:g}",
+    )
+    return options
 
 
 def task_config(task: str, kind: str) -> dict:
@@ -233,7 +209,7 @@ def validation_score(run: dict, metric: str) -> float | None:
 
 def finetune_or_reuse(
     recipe,
-    flags: list[str],
+    options: dict,
     *,
     label: str,
     seed: int,
@@ -243,17 +219,17 @@ def finetune_or_reuse(
     start_sha256: str | None,
     progress: Path | None = None,
 ) -> dict:
-    """One fine-tuning run's record: reused from ``done`` (keyed by command, config digest and
+    """One fine-tuning run's record (``recipe.main(**options)``): reused from ``done`` (keyed by command, config digest and
     ``start_sha256``, the :func:`start_digest` of the checkpoint it starts from) or run now (and then added
     to the ``progress`` file, see :func:`record_progress`)."""
     # The script's name (the module may be ``recipes.train_ner`` or ``train_ner``).
-    key = (_cmd(Path(recipe.__file__).stem, flags), config_digest(flags), start_sha256)
-    decoding = ner_decoding(recipe, flags)
+    key = (_cmd(Path(recipe.__file__).stem, options), config_digest(options), start_sha256)
+    decoding = ner_decoding(recipe, options)
     if key in done and done[key].get("decoding") == decoding:
         print(f"--resume: reusing {key[0]}", flush=True)
         return dict(done[key])
     begin = time.time()
-    result = recipe.main(flags)
+    result = recipe.main(**options)
     run = {
         "label": label,
         "seed": seed,
@@ -275,7 +251,7 @@ def finetune_or_reuse(
     return run
 
 
-def ner_decoding(recipe, flags: list[str]) -> str | None:
+def ner_decoding(recipe, options: dict) -> str | None:
     """How an NER run decodes its tags (None for classification): part of what ``--resume`` matches, since
     the default changed (runs recorded without it were decoded tag by tag, and are rerun)."""
     if recipe is not train_ner:
@@ -285,7 +261,7 @@ def ner_decoding(recipe, flags: list[str]) -> str | None:
     from toolkit.config import FinetuneArguments, parse_config
     from toolkit.ner import DECODINGS
 
-    ft, _ = parse_config([FinetuneArguments, TrainingArguments], flags)
+    ft, _ = parse_config([FinetuneArguments, TrainingArguments], options_to_argv(options))
     return DECODINGS[ft.constrained_decoding]
 
 
@@ -428,12 +404,12 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def config_digest(flags: list[str]) -> str | None:
-    """SHA-256 (first 16 hex digits) of the YAML a command reads with ``--config``: the command string
-    alone does not show an edited config file."""
-    if "--config" not in flags:
+def config_digest(options: dict) -> str | None:
+    """SHA-256 (first 16 hex digits) of the YAML a recipe's ``options`` read with ``config`` (``--config``
+    in the recorded command): the command string alone does not show an edited config file."""
+    if options.get("config") is None:
         return None
-    return file_digest(Path(flags[flags.index("--config") + 1]))
+    return file_digest(Path(options["config"]))
 
 
 START_FILES = ("model.safetensors", "config.json", "tokenizer.json")
@@ -491,15 +467,15 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
     done = done or {"pretrain": {}, "finetune": {}}
     # 1. Pretrain (or reuse a finished pretraining with the same command whose model is still there).
     model_dir = out / f"pretrain_{preset}_{lang}"
-    flags = pretrain_flags(preset, lang, model_dir, opts, smoke)
-    command = _cmd("pretrain", flags)
-    key = (command, config_digest(flags))
+    options = pretrain_options(preset, lang, model_dir, opts, smoke)
+    command = _cmd("pretrain", options)
+    key = (command, config_digest(options))
     if key in done["pretrain"] and (model_dir / "config.json").is_file():
         print(f"--resume: reusing the finished pretraining in {model_dir}", flush=True)
         pretrain_record = done["pretrain"][key]
     else:
         start = time.time()
-        metrics = pretrain.main(flags)
+        metrics = pretrain.main(**options)
         wall = time.time() - start
         state = json.loads((model_dir / "trainer_state.json").read_text())
         saved = json.loads((model_dir / "metrics.json").read_text())
@@ -545,10 +521,10 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
                 base = f"{kind}_{task}_{preset}_{lang}_{label}" + ("" if seed == 42 else f"_seed{seed}")
                 for rate in rates:
                     name = base if rate is None else f"{base}_lr{rate:g}"
-                    ft_flags = finetune_flags(task, kind, start_from, out / name, opts, smoke, seed, rate)
+                    ft_options = finetune_options(task, kind, start_from, out / name, opts, smoke, seed, rate)
                     run = finetune_or_reuse(
                         recipe,
-                        ft_flags,
+                        ft_options,
                         label=label,
                         seed=seed,
                         split=split,

@@ -34,6 +34,7 @@ from toolkit.pretrain import (
 from toolkit.rundir import prepare_output_dir
 from toolkit.training import (
     prepare_training_args,
+    print_run_summary,
     run_cli,
     setup_logging,
     training_command,
@@ -105,7 +106,12 @@ def main(argv: list[str] | None = None, **options) -> dict:
         # 10. Push (the local output is complete before any upload starts).
         if hub:
             push_output_dir(args.output_dir, hub)
-        logger.info("Saved to %s", args.output_dir)
+        print_run_summary(
+            "Pretraining done",
+            {k: metrics.get(k) for k in ("train_loss", "eval_loss", "eval_perplexity", "train_tokens_seen")},
+            args.output_dir,
+            f'pipeline("fill-mask", model="{args.output_dir}")',
+        )
     return metrics
 
 

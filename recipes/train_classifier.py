@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None, **options) -> dict:
         headline_keys=("accuracy", "macro_f1"),
         usage='from transformers import pipeline\n\nclf = pipeline("text-classification", model="MODEL")\n'
         'print(clf("an example sentence"))',
+        how_to_load='pipeline("text-classification", model="MODEL")',
         hub=start.hub,
     )
     return results

@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None, **options) -> dict:
         'aggregation_strategy="first")\nprint(ner("..."))\n\n# The pipeline takes each token\'s best tag; the '
         "scores above decode valid BIO sequences, as NERTagger does\n# (with character offsets for Chinese "
         'and English, and no truncation):\n# from toolkit import NERTagger; NERTagger("MODEL")("...")',
+        how_to_load='NERTagger("MODEL") (from toolkit), or pipeline("token-classification", model="MODEL", '
+        'aggregation_strategy="first")',
         hub=start.hub,
     )
     return results

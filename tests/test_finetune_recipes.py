@@ -670,7 +670,7 @@ def test_embedding_rms_in_the_recipes(recipe, base_model, labelled, tmp_path, mo
     assert saved["loading_report"]["embedding_scale"] == results["loading_report"]["embedding_scale"]
     assert saved["loading_report"]["position_scale"] == results["loading_report"]["position_scale"]
     card = (tmp_path / "on" / "README.md").read_text()
-    assert "| embedding RMS cap | 0.0010 |" in card and "| position/word RMS floor | 3.0000 |" in card
+    assert "| embedding RMS cap | 0.001 |" in card and "| position/word RMS floor | 3.0 |" in card
     results = module.main([*flags, *_common(tmp_path / "off")])
     assert len(calls) == 1 and "embedding_scale" not in results["loading_report"]
     assert "position_scale" not in results["loading_report"]

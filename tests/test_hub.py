@@ -148,7 +148,7 @@ def test_cards_parse_with_model_index(hub_env, corpus_dir, tmp_path, tokenizer):
         card = ModelCard.load(tmp_path / name / "README.md")
         assert (
             card.data.pipeline_tag == tag
-            and card.data.base_model == str(out)
+            and card.data.base_model is None  # a local start is named in the text, not as a hub base_model
             and card.data.datasets == ["data"]
         )
         assert metric in {r.metric_type for r in card.data.eval_results}
@@ -274,3 +274,35 @@ def test_vector_set_round_trip(hub_env, corpus_dir, tokenizer, tmp_path):
     (other / "chars.safetensors.coverage.json").write_text(json.dumps(vs.coverage))
     push_to_hub.main([str(other), "alice/chars-st"])
     assert "README.md" in hub_env.repos["alice/chars-st"]["branches"]["main"]["files"]
+
+
+@pytest.mark.parametrize("rate", [1e-5, 2e-5, 5e-5, 1e-4, 3e-4, 1e-3])
+def test_cards_print_hyperparameters_as_given_and_scores_rounded(rate, tmp_path):
+    from toolkit._card import write_finetune_model_card
+
+    card = write_finetune_model_card(
+        tmp_path,
+        task="text classification",
+        pipeline_tag="text-classification",
+        languages=["en"],
+        base_model=str(tmp_path),
+        labels=["a", "b"],
+        params=1000,
+        data_description="d",
+        hyperparameters={"learning rate": rate},
+        metrics={"test accuracy": 0.912345678},
+        command="python recipes/train_classifier.py",
+        usage="",
+    )
+    text = (tmp_path / "README.md").read_text()
+    assert f"| learning rate | {rate!r} |" in text and "| test accuracy | 0.9123 |" in text
+    assert card.data.base_model is None  # a local directory is no hub base_model
+
+
+def test_base_model_is_a_hub_id_only(tmp_path):
+    from toolkit._card import hub_model_id
+
+    assert hub_model_id("bert-base-chinese") == "bert-base-chinese"
+    assert hub_model_id("alice/tiny-zh") == "alice/tiny-zh"
+    assert hub_model_id(str(tmp_path)) is None and hub_model_id("./out/mini") is None
+    assert hub_model_id("out/mini/checkpoint-3") is None

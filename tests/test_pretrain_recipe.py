@@ -196,7 +196,7 @@ def test_continue_pretraining_from_checkpoint(corpus_dir, trained, tmp_path):
     metrics = pretrain.main(_continuing(flags))
     assert metrics["train_loss"] > 0
     card = (tmp_path / "cont" / "README.md").read_text()
-    assert f"base_model: {out}" in card
+    assert f"continued from `{out}`" in card and "base_model:" not in card  # local: no hub link
 
 
 def test_streaming_run(corpus_dir, tmp_path):
@@ -276,7 +276,7 @@ def test_whole_word_share_reaches_both_collators_and_the_card(corpus_dir, tmp_pa
     flags = ["--whole_word_mask", "true", "--whole_word_share", "0.5", "--max_steps", "2"]
     pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "o", *flags))
     assert made == [(True, 0.5), (True, 0.5)]  # training and evaluation masks
-    assert "| share of words drawn whole | 0.5000 |" in (tmp_path / "o" / "README.md").read_text()
+    assert "| share of words drawn whole | 0.5 |" in (tmp_path / "o" / "README.md").read_text()
 
 
 def test_sinusoidal_position_start_is_trained_saved_and_recorded(corpus_dir, tmp_path, caplog):
@@ -457,3 +457,37 @@ def test_throughput_after_an_evaluation_counts_only_the_steps_since_it(tiny_mlm_
     last = trainer.state.log_history[-1]
     assert last["tokens_per_second"] == 1000.0
     assert last["eta_seconds"] == 800 * 0.1  # 0.1 s per step, 800 steps left
+
+
+def test_eta_uses_the_mean_pace_not_the_last_interval(tiny_mlm_dir, tmp_path, monkeypatch):
+    """A slow interval (warm-up, a busy neighbour) followed by a fast one: the ETA follows the mean pace of
+    both, not the last interval's alone."""
+    from transformers import BertForMaskedLM, TrainingArguments
+
+    from toolkit import training as _training
+
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", disable_tqdm=True)
+    trainer = _training.ToolkitTrainer(model=BertForMaskedLM.from_pretrained(tiny_mlm_dir), args=args)
+    trainer.state.max_steps = 1000
+    now = [0.0]
+    monkeypatch.setattr(_training.time, "perf_counter", lambda: now[0])
+    for step, seconds in ((0, 0.0), (100, 100.0), (200, 110.0)):  # 1 s/step, then 0.1 s/step
+        trainer.state.global_step, now[0] = step, seconds
+        trainer.log({"loss": 6.0})
+    assert trainer.state.log_history[-1]["eta_seconds"] == pytest.approx(800 * 110.0 / 200)
+
+
+def test_logging_and_checkpoint_cadence_adapt_unless_set(corpus_dir, tmp_path):
+    """A 200-step run logs about twenty times instead of never (stock: every 500 steps) and keeps the last
+    three checkpoints; values the user sets are kept."""
+    from transformers import TrainingArguments
+
+    from toolkit.config import parse_config
+    from toolkit.training import prepare_training_args
+
+    (args,) = parse_config([TrainingArguments], output_dir=str(tmp_path), max_steps=200)
+    prepare_training_args(args)
+    assert args.logging_steps == 10 and args.save_total_limit == 3
+    (args,) = parse_config([TrainingArguments], output_dir=str(tmp_path), max_steps=200, logging_steps=50)
+    prepare_training_args(args)
+    assert args.logging_steps == 50

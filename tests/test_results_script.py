@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,12 @@ def test_results_script_smoke(tmp_path):
     assert row["command"].startswith("python -m benchmarks.results --presets tiny --languages zh")
     assert "--smoke" in row["command"] and row["hardware"].endswith("cores")
     assert row["pretrain"]["command"].startswith("python recipes/pretrain.py")
+    # Recorded as the flags the options stand for, as before the recipes took options (--resume keys).
+    assert row["pretrain"]["command"].endswith(
+        "--languages zh --output_dir "
+        + str(tmp_path / "r" / "pretrain_tiny_zh")
+        + " --disable_tqdm true --max_steps 4"
+    )
     assert [t["task"] for t in row["tasks"]] == ["chnsenticorp", "msra"]
     for t in row["tasks"]:
         assert 0.0 <= t["pretrained"] <= 1.0 and 0.0 <= t["random_init"] <= 1.0
@@ -229,16 +236,17 @@ def test_results_learning_rate_grid_selects_on_validation(tmp_path, monkeypatch)
     scores[False, 3e-2] = (0.3, 0.8)
     calls = []
 
-    def fake_main(argv):
-        rate = float(argv[argv.index("--learning_rate") + 1]) if "--learning_rate" in argv else None
-        pretrained = "pretrain_" in argv[argv.index("--model_name_or_path") + 1]
+    def fake_main(argv=None, **options):
+        assert argv is None  # called with options, not flags
+        rate = float(options["learning_rate"]) if options.get("learning_rate") is not None else None
+        pretrained = "pretrain_" in str(options["model_name_or_path"])
         dev, test = scores.get((pretrained, rate), (0.5, 0.5))
         calls.append((pretrained, rate))
         metrics = {
             "validation": {"overall_f1": dev, "accuracy": dev},
             "test": {"overall_f1": test, "accuracy": test},
         }
-        out = Path(argv[argv.index("--output_dir") + 1])
+        out = Path(options["output_dir"])
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
         return metrics
@@ -284,8 +292,9 @@ def test_results_resume_after_a_crash_mid_row(tmp_path, monkeypatch):
     (results.json not yet written), --resume reruns only what had not finished."""
     calls, crash_at = [], [3]
 
-    def fake_main(argv):
-        calls.append(argv[argv.index("--output_dir") + 1])
+    def fake_main(argv=None, **options):
+        assert argv is None
+        calls.append(str(options["output_dir"]))
         if len(calls) == crash_at[0]:
             raise RuntimeError("machine shut down")
         metrics = {
@@ -296,7 +305,9 @@ def test_results_resume_after_a_crash_mid_row(tmp_path, monkeypatch):
 
     pretrainings = []
     real_pretrain = results.pretrain.main
-    monkeypatch.setattr(results.pretrain, "main", lambda argv: pretrainings.append(1) or real_pretrain(argv))
+    monkeypatch.setattr(
+        results.pretrain, "main", lambda **options: pretrainings.append(1) or real_pretrain(**options)
+    )
     monkeypatch.setattr(results.train_ner, "main", fake_main)
     monkeypatch.setattr(results.train_classifier, "main", fake_main)
     out = tmp_path / "r"
@@ -322,20 +333,29 @@ def test_ner_runs_recorded_without_their_decoding_are_rerun(monkeypatch, tmp_pat
     --resume reruns them; a run recorded with the same decoding is reused."""
     calls = []
 
-    def fake_main(argv):
-        calls.append(argv)
+    def fake_main(argv=None, **options):
+        calls.append(options)
         return {"test": {"overall_f1": 0.7, "decoding": "most probable valid BIO sequence"}}
 
     monkeypatch.setattr(results.train_ner, "main", fake_main)
     opts = argparse.Namespace(finetune_steps=None)
-    flags = results.finetune_flags("conll2003", "ner", tmp_path / "m", tmp_path / "o", opts, None)
-    key = (results._cmd("train_ner", flags), results.config_digest(flags), "abc")
+    options = results.finetune_options("conll2003", "ner", tmp_path / "m", tmp_path / "o", opts, None)
+    key = (results._cmd("train_ner", options), results.config_digest(options), "abc")
+    config = os.path.relpath(results.CONFIGS / "ner" / "conll2003.yaml")
+    assert key[0] == (
+        f"python recipes/train_ner.py --config {config} --model_name_or_path {tmp_path / 'm'} "
+        f"--output_dir {tmp_path / 'o'} --disable_tqdm true --seed 42"
+    )  # the flags the options stand for, spelt and ordered as runs were always recorded
+    assert key[1] == results.file_digest(Path(config))
     old = {"label": "pretrained", "seed": 42, "score": 0.5, "seconds": 1.0, "command": key[0]}
     common = dict(label="pretrained", seed=42, split="test", metric="overall_f1", start_sha256="abc")
-    run = results.finetune_or_reuse(results.train_ner, flags, done={key: old}, **common)
-    assert len(calls) == 1 and run["score"] == 0.7 and run["decoding"] == "most probable valid BIO sequence"
-    again = results.finetune_or_reuse(results.train_ner, flags, done={key: run}, **common)
+    run = results.finetune_or_reuse(results.train_ner, options, done={key: old}, **common)
+    assert (
+        calls == [options] and run["score"] == 0.7 and run["decoding"] == "most probable valid BIO sequence"
+    )
+    again = results.finetune_or_reuse(results.train_ner, options, done={key: run}, **common)
     assert len(calls) == 1 and again == run  # same decoding: reused
-    off = [*flags, "--constrained_decoding", "false"]
+    assert results.ner_decoding(results.train_ner, options) == "most probable valid BIO sequence"
+    off = {**options, "constrained_decoding": False}
     assert results.ner_decoding(results.train_ner, off) == "best tag per word"
-    assert results.ner_decoding(results.train_classifier, flags) is None
+    assert results.ner_decoding(results.train_classifier, options) is None

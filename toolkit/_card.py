@@ -15,11 +15,27 @@ def _save(content: str, output_dir: str | os.PathLike) -> ModelCard:
     return card
 
 
-def _table(header: str, rows: dict) -> str:
-    body = "\n".join(
-        f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in rows.items()
-    )
+def _table(header: str, rows: dict, *, decimals: int | None = None) -> str:
+    """A two-column markdown table; floats as given (``5e-05``, ``0.02``), or rounded to ``decimals`` places
+    (measured scores)."""
+    body = "\n".join(f"| {k} | {_number(v, decimals)} |" for k, v in rows.items())
     return f"| {header} | value |\n|---|---|\n{body}"
+
+
+def _number(value, decimals: int | None) -> str:
+    if not isinstance(value, float):
+        return str(value)
+    return f"{value:.{decimals}f}" if decimals is not None else repr(value)
+
+
+def hub_model_id(name_or_path: str | os.PathLike | None) -> str | None:
+    """``name_or_path`` if it names a hub model (``namespace/name``), else ``None``: a local directory is no
+    ``base_model`` another user can follow."""
+    if not name_or_path or os.path.exists(name_or_path):
+        return None
+    name = str(name_or_path)
+    parts = name.split("/")
+    return name if len(parts) <= 2 and all(parts) and not name.startswith((".", "~")) else None
 
 
 def _write_card(
@@ -61,7 +77,7 @@ def _write_card(
 
 ## Results
 
-{_table("metric", metrics)}
+{_table("metric", metrics, decimals=4)}
 
 ## How to use
 
@@ -99,7 +115,7 @@ def write_mlm_model_card(
     ``base_model``; the body says what the model is, its size, data, tokenizer, hyper-parameters, results,
     how to load it, and its limitations.
     """
-    size_line = f"`{preset}` size preset" if preset else "continued from a checkpoint"
+    size_line = f"`{preset}` size preset" if preset else f"continued from `{base_model}`"
     cfg = ", ".join(f"{k}={v}" for k, v in config_summary.items())
     return _write_card(
         output_dir,
@@ -109,7 +125,7 @@ def write_mlm_model_card(
             library_name="transformers",
             tags=["bert", "fill-mask", "masked-lm", "toolkit"],
             pipeline_tag="fill-mask",
-            base_model=base_model,
+            base_model=hub_model_id(base_model),
             datasets=[dataset_name],
         ),
         intro=f"A BERT-style masked language model ({size_line}: {cfg}) with its own WordPiece vocabulary, "
@@ -173,7 +189,7 @@ def write_finetune_model_card(
             library_name="transformers",
             tags=["bert", pipeline_tag, "toolkit"],
             pipeline_tag=pipeline_tag,
-            base_model=base_model,
+            base_model=hub_model_id(base_model),
             datasets=[dataset_name],
         ),
         intro=f"A {task} model fine-tuned by the toolkit from `{base_model}`: **{params / 1e6:.2f} M parameters**, "
@@ -216,7 +232,7 @@ def write_vector_card(
         license=license,
         library_name="toolkit",
         tags=["embeddings", "word-vectors", "toolkit"],
-        base_model=provenance.get("checkpoint"),
+        base_model=hub_model_id(provenance.get("checkpoint")),
     )
     cov = {k: v for k, v in coverage.items() if not isinstance(v, (dict, list))}
     missing = ", ".join(f"{k!r}×{v}" for k, v in list(coverage.get("missing", {}).items())[:20]) or "none"

@@ -6,6 +6,7 @@ YAML file are errors, not silently ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -456,4 +457,10 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = N
         # Only the option names: a value given to a misspelt option may be a secret.
         names = [r.split("=", 1)[0] for r in remaining if r.startswith("-")] or ["(values without an option)"]
         raise ToolkitInputError(f"unknown options: {' '.join(names)} (options are spelt in full: see --help)")
+    # Which options the user set (config file, flags or keyword options): defaults may adapt to the run only
+    # where they were not (see prepare_training_args).
+    given = {a[2:].split("=", 1)[0].replace("-", "_") for a in argv if a.startswith("--")}
+    given.discard("use_cpu")
+    for instance in instances:
+        instance.explicit_options = given & {f.name for f in dataclasses.fields(instance)}
     return tuple(instances)

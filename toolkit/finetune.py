@@ -29,7 +29,7 @@ from ._surgery import adjust_embeddings, freeze_parameters, uniform_top_attentio
 from .config import FinetuneArguments
 from .hub import HubTarget, hub_target_from_args, push_output_dir
 from .rundir import input_files, option_group, prepare_output_dir, run_fingerprint
-from .training import prepare_training_args, setup_logging, training_command
+from .training import prepare_training_args, print_run_summary, setup_logging, training_command
 
 __all__ = [
     "DropColumns",
@@ -388,6 +388,19 @@ def card_metrics(results: dict) -> dict[str, float]:
     }
 
 
+def headline_split(results: dict) -> list[tuple[str, dict]]:
+    """The test split's scalar scores if there is one, else the validation split's, as ``[(split, scores)]``."""
+    for split in ("test", "validation"):
+        if split in results:
+            return [
+                (split, {k: v for k, v in results[split].items() if k in _HEADLINE and isinstance(v, float)})
+            ]
+    return []
+
+
+_HEADLINE = ("accuracy", "macro_f1", "overall_f1", "strict_overall_f1")
+
+
 def headline_metrics(results: dict, keys: Sequence[str]) -> dict[str, float]:
     """The ``keys`` of the test split's scores if there is one, else the validation split's (for cards)."""
     for split in ("test", "validation"):
@@ -418,6 +431,7 @@ def save_finetune_outputs(
     hyperparameters: dict,
     headline_keys: Sequence[str],
     usage: str,
+    how_to_load: str,
     hub=None,
 ) -> None:
     """The last step of both fine-tuning recipes: save the plain model directory, ``metrics.json`` and the
@@ -451,4 +465,8 @@ def save_finetune_outputs(
     )
     if hub:
         push_output_dir(args.output_dir, hub)
-    logger.info("Saved to %s", args.output_dir)
+    figures = {"train_loss": results.get("train", {}).get("train_loss")}
+    figures |= {f"{split} {k}": v for split, scores in headline_split(results) for k, v in scores.items()}
+    print_run_summary(
+        f"Fine-tuning done ({task})", figures, args.output_dir, how_to_load.replace("MODEL", args.output_dir)
+    )

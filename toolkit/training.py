@@ -26,6 +26,7 @@ __all__ = [
     "perplexity",
     "plot_loss_curve",
     "prepare_training_args",
+    "print_run_summary",
     "run_cli",
     "setup_cli_logging",
     "setup_logging",
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_SAVE_TOTAL_LIMIT = 3  # checkpoints kept when --save_total_limit is not set
 
 
 def format_duration(seconds: float) -> str:
@@ -50,6 +53,7 @@ class ToolkitTrainer(Trainer):
     def __init__(self, *args, report_perplexity: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self._last_log: tuple[float, int, int] | None = None
+        self._timed = (0.0, 0)  # seconds and steps of the training intervals timed so far
         self.report_perplexity = report_perplexity  # exp(eval_loss) means something for language models only
         self._loss_sum_before = 0.0  # summed step losses of the run's earlier segments (resumed runs)
 
@@ -96,8 +100,10 @@ class ToolkitTrainer(Trainer):
                 elapsed = now - t0
                 if tokens > k0:
                     logs["tokens_per_second"] = round((tokens - k0) / elapsed, 1)
-                seconds_per_step = elapsed / (step - s0)
-                remaining = max(0, self.state.max_steps - step) * seconds_per_step
+                # The ETA uses the mean pace of every interval timed so far (evaluations excluded): one slow or
+                # fast interval (a busy neighbour, warm-up) does not swing it.
+                self._timed = (self._timed[0] + elapsed, self._timed[1] + step - s0)
+                remaining = max(0, self.state.max_steps - step) * self._timed[0] / self._timed[1]
                 logs["eta_seconds"] = round(remaining, 1)
                 logger.info(
                     "step %d/%d | loss %.4f | %s tokens/s | ETA %s",
@@ -180,6 +186,17 @@ def setup_logging(args: TrainingArguments) -> None:
     install_log_redaction()
 
 
+def print_run_summary(title: str, figures: dict, output_dir: str | os.PathLike, how_to_load: str) -> str:
+    """Print (and return) the few lines a run ends with on the console: its final figures, where the model
+    was saved, and how to load it. ``None`` figures are left out; floats are shown with 4 decimals."""
+    shown = ", ".join(
+        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items() if v is not None
+    )
+    text = f"\n{title}: {shown}\nSaved to {output_dir}\nLoad it with: {how_to_load}\n"
+    print(text)
+    return text
+
+
 def setup_cli_logging() -> None:
     """Logging for the recipes without ``TrainingArguments`` (extraction, push): INFO, with tokens redacted."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -189,11 +206,18 @@ def setup_cli_logging() -> None:
 def prepare_training_args(args: TrainingArguments, *, group_by_length: bool = False) -> TrainingArguments:
     """Recipe-wide ``TrainingArguments`` adjustments, in one place.
 
-    Keeps every dataset column for the collators (they drop what the model does not take), counts input
-    tokens (for tokens/s in the logs) unless told otherwise, and turns on length-grouped batches when asked
-    and no other sampling strategy was chosen.
+    Keeps every dataset column for the collators (they drop what the model does not take), logs about twenty
+    times a run and keeps the last three checkpoints unless ``logging_steps`` / ``save_total_limit`` were
+    set, counts input tokens (for tokens/s in the logs) unless told otherwise, and turns on length-grouped
+    batches when asked and no other sampling strategy was chosen.
     """
     args.remove_unused_columns = False
+    explicit = getattr(args, "explicit_options", set())
+    if "logging_steps" not in explicit and args.max_steps > 0:
+        # a loss line about twenty times a run (the stock 500 steps shows none in a 200-step run)
+        args.logging_steps = max(1, min(int(args.logging_steps), args.max_steps // 20))
+    if "save_total_limit" not in explicit and args.save_total_limit is None:
+        args.save_total_limit = DEFAULT_SAVE_TOTAL_LIMIT  # checkpoints are for resuming: the last few suffice
     if args.include_num_input_tokens_seen == "no":
         args.include_num_input_tokens_seen = "non_padding"
     if group_by_length and args.train_sampling_strategy == "random":
