@@ -38,13 +38,11 @@ import statistics
 import time
 from pathlib import Path
 
-from benchmarks._common import RECIPES, load_recipe
+from benchmarks._common import RECIPES
+from recipes import pretrain, train_classifier, train_ner
 from toolkit.config import options_to_argv
 
 # Each recipe is called as ``recipe.main(**options)``; the flags it stands for are recorded.
-pretrain = load_recipe("pretrain")
-train_classifier = load_recipe("train_classifier")
-train_ner = load_recipe("train_ner")
 
 CONFIGS = RECIPES / "configs"
 TASKS = {

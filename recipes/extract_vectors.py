@@ -51,9 +51,10 @@ def main(argv: list[str] | None = None, **options) -> VectorSet:
         raise ToolkitInputError("give --input (files, directories or -) or --words_file")
     output = Path(x.output)
     files = [f for f in x.input or [] if f != "-"]
-    inputs = [
+    sources = [Path(p) for p in (x.words_file, x.vocab, x.checkpoint) if p and Path(p).exists()]
+    inputs = [  # the corpus, and every file of the checkpoint and vocabulary: none may be written over
         *(resolve_files(files, extensions=x.extensions) if files else []),
-        *(Path(p) for p in (x.words_file, x.vocab, x.checkpoint) if p and Path(p).is_file()),
+        *(f for p in sources for f in ([p] if p.is_file() else p.rglob("*"))),
     ]
     outputs = [*VectorSet.files_written(output, format=x.format), Path(f"{output}.coverage.json")]
     if x.push_to_hub:
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None, **options) -> VectorSet:
             layers=x.layers,
             normalize=x.normalize,
             extensions=x.extensions,
+            text_field=x.text_field,
             batch_size=x.batch_size,
         )
     else:
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None, **options) -> VectorSet:
             segmenter=x.segmenter,
             missing=x.missing,
             extensions=x.extensions,
+            text_field=x.text_field,
             batch_size=x.batch_size,
         )
 
@@ -104,6 +107,11 @@ def main(argv: list[str] | None = None, **options) -> VectorSet:
         print(
             f"coverage: {cov['n_found']}/{cov['n_items']} items found, {cov['n_normalized']} only after normalisation, "
             f"{cov['n_missing']} missing ([UNK] rate {cov['unk_rate']:.4%}, policy {cov['policy']})"
+            + (
+                f"; {cov['n_case_folded']} case variants folded (uncased model)"
+                if cov.get("n_case_folded")
+                else ""
+            )
         )
     if cov.get("n_truncated"):
         print(

@@ -20,6 +20,7 @@ from toolkit import load_corpus
 from toolkit.config import CorpusArguments, MLMArguments, RunArguments, TokenizerArguments, parse_config
 from toolkit.hub import hub_target_from_args, push_output_dir
 from toolkit.pretrain import (
+    check_validation_data,
     pretraining_data,
     pretraining_fingerprint,
     pretraining_metrics,
@@ -51,7 +52,6 @@ def main(argv: list[str] | None = None, **options) -> dict:
     prepare_training_args(args)  # keeps word_starts for the collator; counts tokens for tokens/s
     setup_logging(args)
     validate_pretrain_options(corpus_args, tok_args, mlm_args, args)
-    hub = hub_target_from_args(args, dry_run=mlm_args.dry_run)  # checked now, not after training
     # The output directory: writable, and either new, or this same run to resume (a changed run is refused).
     checkpoint = prepare_output_dir(
         args,
@@ -59,12 +59,14 @@ def main(argv: list[str] | None = None, **options) -> dict:
         fingerprint=pretraining_fingerprint(corpus_args, tok_args, mlm_args),
         overwrite=run.overwrite_output_dir,
     )
+    hub = hub_target_from_args(args, dry_run=mlm_args.dry_run)  # checked now, not after training
     start = resume_point(checkpoint, tok_args, mlm_args)  # a resumed run keeps its vocabulary
     set_seed(args.seed)  # before the model is built: its random init is part of the run
 
     # 2. Corpus: local files are checked (existence, UTF-8, JSONL fields) before anything else.
     corpus, corpus_report = load_corpus(**dataclasses.asdict(corpus_args))  # fields = load_corpus arguments
     logger.info("Corpus: %s", corpus_report.as_dict())
+    check_validation_data(corpus, args)
 
     # 3. Tokenizer: trained on the main process first, then loaded by the others from the output dir.
     tokenizer, tokenizer_report = pretraining_tokenizer(tok_args, mlm_args, args, corpus["train"])

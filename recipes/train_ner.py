@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None, **options) -> dict:
         model=model,
         args=args,
         train_dataset=windows_dataset(encoded["train"][0]),
+        eval_dataset=windows_dataset(encoded["validation"][0]) if "validation" in encoded else None,  # loss
         processing_class=start.tokenizer,
         data_collator=padded_collator(DataCollatorForTokenClassification, start.tokenizer, ft),
     )

@@ -265,13 +265,122 @@ def test_a_changed_run_is_refused_in_a_finished_directory(corpus_dir, tmp_path):
     ):
         pretrain.main(flags)
     assert (out / "README.md").read_text() == card  # nothing was changed
-    pretrain.main([*flags, "--overwrite_output_dir", "true"])
+    pretrain.main(
+        [
+            *flags,
+            "--overwrite_output_dir",
+            "true",
+            "--max_steps",
+            "2",
+            "--save_strategy",
+            "steps",
+            "--save_steps",
+            "1",
+        ]
+    )
     assert json.loads((out / "config.json").read_text())["vocab_size"] <= 350
     assert "other.txt" in (out / "README.md").read_text()
-    assert (
-        not (out / "checkpoint-2").exists()
-        or json.loads((out / "checkpoint-2" / "toolkit_run.json").read_text())["fingerprint"]["tokenizer"][
-            "vocab_size"
-        ]
-        == 350
+    # The old run's checkpoints went with it (one at step 4, the new run stops at 2); the new ones are the new run's.
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    record = json.loads((out / "checkpoint-2" / "toolkit_run.json").read_text())
+    assert record["fingerprint"]["tokenizer"]["vocab_size"] == 350
+
+
+def test_the_same_run_spelt_another_way_is_the_same_run(corpus_dir, tmp_path, monkeypatch):
+    """Paths enter the run's definition by content: ./corpus/train.txt from the corpus's parent directory is
+    the run that corpus/train.txt started, and it resumes."""
+    out = tmp_path / "run"
+    flags = tiny_recipe_flags(corpus_dir, out, "--save_strategy", "steps", "--save_steps", "2")
+    pretrain.main(flags)
+    monkeypatch.chdir(corpus_dir)
+    flags[flags.index("--train_files") + 1] = "./train.txt"
+    flags[flags.index("--validation_files") + 1] = "valid.txt"
+    assert pretrain.main([*flags, "--max_steps", "6"])["resumed_from_step"] == 4
+
+
+def test_a_checkpoint_cut_short_is_passed_over(corpus_dir, tmp_path, caplog):
+    """kill -9 during a save leaves checkpoint-N without its run record (written last): the re-run resumes
+    from the one before."""
+    out = tmp_path / "run"
+    flags = tiny_recipe_flags(corpus_dir, out, "--save_strategy", "steps", "--save_steps", "2")
+    pretrain.main(flags)
+    shutil.rmtree(out / "checkpoint-4")
+    shutil.copytree(out / "checkpoint-2", out / "checkpoint-4")
+    (out / "checkpoint-4" / "toolkit_run.json").unlink()  # the save of step 4 never finished
+    assert pretrain.main(flags)["resumed_from_step"] == 2
+    assert "checkpoint-4 was cut short" in caplog.text
+
+
+def test_resumed_run_logs_the_whole_runs_loss_everywhere(corpus_dir, tmp_path):
+    common = ("--max_steps", "6", "--save_strategy", "steps", "--save_steps", "3")
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    first = pretrain.main(tiny_recipe_flags(corpus_dir, full, *common))
+    resumed.mkdir()
+    shutil.copytree(full / "checkpoint-3", resumed / "checkpoint-3")
+    second = pretrain.main(tiny_recipe_flags(corpus_dir, resumed, *common))
+    final = [
+        h
+        for h in json.loads((resumed / "trainer_state.json").read_text())["log_history"]
+        if "train_loss" in h
+    ]
+    assert final[-1]["train_loss"] == pytest.approx(first["train_loss"], rel=1e-6) == second["train_loss"]
+    assert "train_loss_this_run" in final[-1]
+
+
+def test_a_refused_output_dir_creates_no_hub_repository(hub_env, corpus_dir, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ToolkitInputError, match="holds no run of this toolkit"):
+        pretrain.main(tiny_recipe_flags(corpus_dir, out, "--push_to_hub", "true", "--hub_model_id", "never"))
+    assert "alice/never" not in hub_env.repos
+
+
+def test_ner_evaluates_during_training(tiny_mlm_dir, labelled, tmp_path):
+    """--eval_strategy with a validation file evaluates the validation windows' loss during training."""
+    flags = _finetune_flags("ner", tiny_mlm_dir, labelled, tmp_path / "o", "--eval_strategy", "steps")
+    train_ner.main([*flags, "--eval_steps", "3", "--save_strategy", "steps", "--save_steps", "6"])
+    history = json.loads((tmp_path / "o" / "checkpoint-6" / "trainer_state.json").read_text())["log_history"]
+    assert [h["step"] for h in history if "eval_loss" in h] == [3, 6]
+
+
+def test_extraction_never_writes_into_the_checkpoint_or_beside_a_wrong_name(
+    tiny_mlm_dir, corpus_dir, tmp_path
+):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_mlm_dir, ckpt)
+    before = (ckpt / "config.json").read_bytes()
+    with pytest.raises(ToolkitInputError, match="is one of the inputs"):
+        extract_vectors.main(
+            [
+                "--checkpoint",
+                str(ckpt),
+                "--input",
+                str(corpus_dir / "train.txt"),
+                "--output",
+                str(ckpt / "config.json"),
+            ]
+            + ["--format", "npy", "--overwrite"]
+        )
+    assert (ckpt / "config.json").read_bytes() == before
+    out = tmp_path / "v.vec"
+    extract_vectors.main(
+        ["--checkpoint", str(ckpt), "--input", str(corpus_dir / "train.txt"), "--output", str(out)]
+        + ["--format", "npy"]
     )
+    assert out.is_file() and not (tmp_path / "v.vec.npy").exists()
+
+
+def test_early_errors_do_not_show_a_token(corpus_dir, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hub_token: hf_secret_in_yaml_123\nmax_steps: [1\n")
+    with pytest.raises(ToolkitInputError, match="not valid YAML at line") as err:
+        pretrain.main(["--config", str(bad)])
+    assert "hf_secret_in_yaml_123" not in str(err.value)
+    with pytest.raises(ToolkitInputError, match="invalid int value") as err:
+        pretrain.main(
+            tiny_recipe_flags(
+                corpus_dir, tmp_path / "o", "--hub_token", "hf_flag_secret_9", "--max_steps", "x"
+            )
+        )
+    assert "hf_flag_secret_9" not in toolkit._secrets.redact(str(err.value))

@@ -132,7 +132,7 @@ def test_coverage_normalisation_and_missing_policies(checkpoint):
 @pytest.mark.parametrize("mode", ["static", "contextual"])
 def test_odd_unicode_goes_through_every_mode(checkpoint, mode, tmp_path):
     vs = extract_vectors(checkpoint, texts=ODD, mode=mode, missing="skip", show_progress=False)
-    accounted = set(vs.tokens) | set(vs.coverage["missing"])
+    accounted = set(vs.tokens) | set(vs.coverage["missing"]) | set(vs.coverage.get("case_folded", {}))
     expected = {c for line in ODD for c in line if not c.isspace()}
     assert expected == accounted  # nothing silently lost
     for fmt in ("word2vec", "word2vec-binary", "npy", "safetensors"):
@@ -378,3 +378,27 @@ def test_cli_end_to_end(checkpoint, corpus_file, tmp_path, capsys):
         timeout=300,
     )
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_jsonl_inputs_give_their_text_field(checkpoint, tmp_path):
+    """A .jsonl input is read through its text field, as pretraining reads it: no '{' or '"' items."""
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"text": "北京 paris", "id": 1}\n{"text": "上海"}\n', encoding="utf-8")
+    vs = extract_vectors(checkpoint, inputs=[path], unit="char")
+    assert set(vs.tokens) | set(vs.coverage["missing"]) == set("北京paris上海")  # no '{', '"', 't', 'e', 'x'
+    assert vs.provenance["corpus_sha256"]
+    (tmp_path / "bad.jsonl").write_text('{"body": "x"}\n', encoding="utf-8")
+    with pytest.raises(ToolkitInputError, match=r"bad.jsonl:1: no string field 'text'.*--text_field"):
+        extract_vectors(checkpoint, inputs=[tmp_path / "bad.jsonl"])
+    vs = extract_vectors(checkpoint, inputs=[tmp_path / "bad.jsonl"], text_field="body")
+    assert set(vs.tokens) | set(vs.coverage["missing"]) == {"x"}
+
+
+def test_uncased_checkpoint_folds_case_variants(checkpoint):
+    """The fixture's vocabulary is uncased: Good, GOOD and good share one row, listed once, and counted."""
+    vs = extract_vectors(checkpoint, texts=["good Good GOOD dog"], unit="word")
+    assert sorted(vs.tokens) == ["dog", "good"]
+    assert vs.coverage["n_case_folded"] == 2 and vs.coverage["case_folded"] == {
+        "Good": "good",
+        "GOOD": "good",
+    }

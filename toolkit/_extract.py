@@ -31,7 +31,14 @@ from transformers import (
 
 from ._encoder import Encoder, _layer_indices, encode_sentences, load_encoder
 from ._errors import ToolkitInputError
-from ._io import check_text_file, decode_text_bytes, resolve_files, scan_text_file
+from ._io import (
+    JSON_EXTENSIONS,
+    check_text_file,
+    decode_text_bytes,
+    iter_jsonl,
+    resolve_files,
+    scan_text_file,
+)
 from ._text import load_jieba, tokenizer_safe
 from ._vectors import VectorSet
 
@@ -46,15 +53,20 @@ MissingPolicy = Literal["skip", "unk", "zeros"]
 
 # ------------------------------------------------------------------------------------------ vocabulary
 def read_texts(
-    inputs: Sequence[str | os.PathLike] | str, *, extensions: Sequence[str] = (".txt",)
+    inputs: Sequence[str | os.PathLike] | str,
+    *,
+    extensions: Sequence[str] = (".txt",),
+    text_field: str = "text",
 ) -> tuple[list[str], str]:
-    """Read lines from files, directories (recursive, by extension) and ``-`` (standard input).
+    """Read lines from files, directories (recursive, by extension) and ``-`` (standard input). A JSON Lines
+    file (``.jsonl``/``.json``) gives the ``text_field`` of each record, as the pretraining reader does.
 
     Returns:
         ``(lines, sha256)``: non-empty lines, and a hash of the bytes read (for provenance).
 
     Raises:
-        ToolkitInputError: missing paths, empty input, binary or non-UTF-8 files (naming the byte offset).
+        ToolkitInputError: missing paths, empty input, binary or non-UTF-8 files (naming the byte offset),
+            a JSON Lines record without a string ``text_field`` (naming file and line).
     """
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     digest = hashlib.sha256()
@@ -64,7 +76,10 @@ def read_texts(
         scan_text_file(path)
         data = path.read_bytes()
         digest.update(data)
-        lines.extend(line for line in data.decode("utf-8").split("\n") if line.strip())
+        if path.suffix.lower() in JSON_EXTENSIONS:
+            lines.extend(text for text in _jsonl_texts(path, text_field) if text.strip())
+        else:
+            lines.extend(line for line in data.decode("utf-8").split("\n") if line.strip())
     if any(str(i) == "-" for i in inputs):
         data = sys.stdin.buffer.read()
         text = decode_text_bytes(data, name="standard input")
@@ -73,6 +88,36 @@ def read_texts(
     if not lines:
         raise ToolkitInputError("the input holds no text")
     return lines, digest.hexdigest()
+
+
+def lowercases(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """Whether ``tokenizer`` lower-cases its input (an uncased model), tried on a sample."""
+    return tokenizer.tokenize("ABC XYZ") == tokenizer.tokenize("abc xyz")
+
+
+def fold_case(counts: Counter) -> tuple[Counter, dict[str, str]]:
+    """Merge case variants into their lower-case form, summing counts (for an uncased model, whose vectors
+    for ``Good`` and ``good`` are one row). Compatibility forms (full-width ``Ａ``) are left to the coverage
+    report's NFKC matching. Returns the folded counts and each merged variant's row."""
+    folded: Counter[str] = Counter()
+    merged: dict[str, str] = {}
+    for item, n in counts.items():
+        lower = item.lower()
+        if lower != item and unicodedata.normalize("NFKC", item) == item:
+            merged[item] = lower
+            item = lower
+        folded[item] += n
+    return folded, merged
+
+
+def _jsonl_texts(path, text_field: str):
+    for lineno, record in iter_jsonl(path):
+        text = record.get(text_field)
+        if not isinstance(text, str):
+            raise ToolkitInputError(
+                f"{path}:{lineno}: no string field {text_field!r} (fields: {sorted(record)}); set --text_field"
+            )
+        yield from text.split("\n")
 
 
 def read_word_list(path: str | os.PathLike) -> list[str]:
@@ -130,6 +175,8 @@ class CoverageReport:
         missing: items not representable (``[UNK]``, or mapped to no token at all), with counts.
         unk_rate: share of item occurrences that are missing.
         policy: what was done with missing items (``skip``, ``unk``, ``zeros``).
+        case_folded: case variants merged into their lower-case form's row (static vectors of an uncased
+            model), each with that form.
     """
 
     n_items: int = 0
@@ -139,11 +186,13 @@ class CoverageReport:
     missing: dict[str, int] = field(default_factory=dict)
     unk_rate: float = 0.0
     policy: str = "skip"
+    case_folded: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["n_normalized"] = len(self.normalized)
         d["n_missing"] = len(self.missing)
+        d["n_case_folded"] = len(self.case_folded)
         d["missing"] = dict(Counter(self.missing).most_common(200))
         return d
 
@@ -225,6 +274,7 @@ def extract_vectors(
     segmenter: str | None = None,
     missing: MissingPolicy = "skip",
     extensions: Sequence[str] = (".txt",),
+    text_field: str = "text",
     batch_size: int = 32,
     max_length: int | None = None,
     show_progress: bool = True,
@@ -247,6 +297,7 @@ def extract_vectors(
         missing: what to do with items the tokenizer cannot represent: ``skip`` (leave out, reported),
             ``unk`` (use the ``[UNK]`` vector), ``zeros``.
         extensions: file extensions read from directories.
+        text_field: the field of JSON Lines records that holds the text.
         batch_size, max_length: contextual-mode batching and window length (default: the model's maximum).
         show_progress: progress bar in contextual mode.
 
@@ -273,7 +324,7 @@ def extract_vectors(
     corpus_hash = None
     lines: list[str] | None = None
     if inputs is not None:
-        lines, corpus_hash = read_texts(inputs, extensions=extensions)
+        lines, corpus_hash = read_texts(inputs, extensions=extensions, text_field=text_field)
     elif texts is not None:
         lines = [t for t in texts if t.strip()]
         corpus_hash = hashlib.sha256("\n".join(lines).encode("utf-8", "surrogatepass")).hexdigest()
@@ -293,7 +344,11 @@ def extract_vectors(
         )
     if not counts:
         raise ToolkitInputError("no item to extract (empty input, or min_count too high)")
+    case_folded: dict[str, str] = {}
+    if mode == "static" and lowercases(enc.tokenizer):
+        counts, case_folded = fold_case(counts)  # an uncased model gives Good and GOOD good's row: keep one
     items, ids, report = resolve_items(enc.tokenizer, counts, missing=missing)
+    report.case_folded = case_folded
     if mode == "static":
         vectors = _static_vectors(enc, ids, pooling=pooling, missing=missing)
         layer_list: list[int] = []
@@ -452,6 +507,7 @@ def extract_sentence_vectors(
     layers: Sequence[int] = (-1,),
     normalize: bool = False,
     extensions: Sequence[str] = (".txt",),
+    text_field: str = "text",
     batch_size: int = 32,
 ) -> VectorSet:
     """One vector per non-empty input line (``sentence_0``, ``sentence_1``, ...), with provenance and a
@@ -461,7 +517,7 @@ def extract_sentence_vectors(
         >>> vs = extract_sentence_vectors("st_model/", ["sentences.txt"], normalize=True)  # doctest: +SKIP
     """
     enc = encoder if isinstance(encoder, Encoder) else load_encoder(encoder)
-    lines, digest = read_texts(inputs, extensions=extensions)
+    lines, digest = read_texts(inputs, extensions=extensions, text_field=text_field)
     report: dict = {}
     vectors = encode_sentences(
         enc,

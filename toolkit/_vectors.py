@@ -171,7 +171,8 @@ class VectorSet:
                 for name, row in zip(names, little, strict=True):
                     fh.write(name.encode("utf-8") + b" " + row.tobytes() + b"\n")
         elif fmt == "npy":
-            np.save(path, self.vectors)
+            with open(path, "wb") as fh:  # np.save(path) would append .npy to another name
+                np.save(fh, self.vectors)
             stem = path.with_suffix("")
             Path(f"{stem}.vocab.txt").write_text("".join(n + "\n" for n in names), encoding="utf-8")
             Path(f"{stem}.json").write_text(json_text(meta), encoding="utf-8")

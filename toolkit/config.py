@@ -18,6 +18,7 @@ import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from ._errors import ToolkitInputError
+from ._secrets import redact_argv
 
 __all__ = [
     "CorpusArguments",
@@ -306,6 +307,7 @@ class ExtractArguments:
     extensions: list[str] = field(
         default_factory=lambda: [".txt"], metadata={"help": "Extensions read from directories.", "nargs": "+"}
     )
+    text_field: str = field(default="text", metadata={"help": "Text field of JSON Lines inputs."})
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing output file."})
     format: str | None = field(
         default=None,
@@ -383,8 +385,12 @@ def yaml_to_argv(path: str | os.PathLike) -> list[str]:
             values = yaml.safe_load(fh) or {}
     except FileNotFoundError:
         raise ToolkitInputError(f"config file {str(path)!r} does not exist") from None
-    except yaml.YAMLError as err:
-        raise ToolkitInputError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+    except yaml.YAMLError as err:  # the position and the problem, not the line itself (it may hold a token)
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ToolkitInputError(
+            f"config file {str(path)!r} is not valid YAML{where}: {getattr(err, 'problem', None) or 'unreadable'}"
+        ) from None
     if not isinstance(values, dict):
         raise ToolkitInputError(f"config file {str(path)!r} must be a mapping of option names to values")
     return options_to_argv(values)
@@ -398,6 +404,14 @@ def _has_accelerator() -> bool:
         if backend is not None and getattr(backend, "is_available", lambda: False)():
             return True
     return False
+
+
+class _Parser(HfArgumentParser):
+    """Argument errors (a bad value, a missing one) as :class:`ToolkitInputError`, so that recipes report them
+    as every other input error, with any token masked, instead of argparse printing them itself."""
+
+    def error(self, message: str):
+        raise ToolkitInputError(f"{message} (see --help)")
 
 
 def options_to_argv(options: dict) -> list[str]:
@@ -449,8 +463,9 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = N
         # Without use_cpu, accelerate does not recognise a CPU-only torchrun/accelerate launch as distributed:
         # each process would silently train alone. Flags given later still win.
         argv = ["--use_cpu", "true", *argv]
+    redact_argv(argv)  # remembers any token given by flag or config file: no message below can show it
     # No prefix matching: an abbreviation (--hub_tok) must be an error, not an option that no check has seen.
-    parser = HfArgumentParser(list(dataclass_types), allow_abbrev=False)
+    parser = _Parser(list(dataclass_types), allow_abbrev=False)
     parsed = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     *instances, remaining = parsed
     if remaining:

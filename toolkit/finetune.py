@@ -64,13 +64,16 @@ _NOT_THE_RUN = ("test_file", "max_eval_samples", "constrained_decoding", "langua
 def finetuning_fingerprint(ft: FinetuneArguments) -> dict:
     """What defines a fine-tuning run (see ``prepare_output_dir``): its options and the identity of its
     training and validation files."""
-    return run_fingerprint(
-        # only existing files: the readers report a missing path or a directory, with the remedy
-        inputs={
-            "files": input_files([f for f in (ft.train_file, ft.validation_file) if f and os.path.isfile(f)])
-        },
-        options=option_group(dataclasses.asdict(ft), ignore=_NOT_THE_RUN),
-    )
+    # Files by content, not by how their paths were spelt; only existing files (the readers report a missing
+    # path or a directory, with the remedy).
+    files = {
+        name: input_files([path]) if path and os.path.isfile(path) else path
+        for name, path in (("train_file", ft.train_file), ("validation_file", ft.validation_file))
+    }
+    start = ft.model_name_or_path
+    options = option_group(dataclasses.asdict(ft), ignore=(*_NOT_THE_RUN, "train_file", "validation_file"))
+    options["model_name_or_path"] = os.path.realpath(start) if start and os.path.exists(start) else start
+    return run_fingerprint(inputs=files, options=options)
 
 
 TASKS = ("classification", "ner")
@@ -123,10 +126,10 @@ def start_finetuning(
     set_seed(args.seed)
     tokenizer = load_checkpoint_tokenizer(ft.model_name_or_path)
     prepare_training_args(args, group_by_length=ft.group_by_length)
-    hub = hub_target_from_args(args)
     resume_from = prepare_output_dir(
         args, recipe=recipe, fingerprint=finetuning_fingerprint(ft), overwrite=overwrite
     )
+    hub = hub_target_from_args(args)  # after the output directory: a refused run creates no repository
     return FinetuneStart(tokenizer, hub, resume_from)
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "iter_texts",
     "premask_for_eval",
     # the steps
+    "check_validation_data",
     "PretrainingData",
     "ResumePoint",
     "STREAMING_TOKENIZER_SAMPLES",
@@ -109,9 +110,27 @@ def validate_pretrain_options(
         raise ToolkitInputError(
             "--eval_strategy needs validation data: --validation_split or --validation_files"
         )
+    if corpus.dataset_name and corpus.validation_files:
+        raise ToolkitInputError(
+            "--validation_files applies to local files; with --dataset_name use --validation_split or the "
+            "dataset's own validation split"
+        )
     if corpus.encoding_errors not in ("strict", "replace"):
         raise ToolkitInputError(
             f"--encoding_errors must be 'strict' or 'replace', got {corpus.encoding_errors!r}"
+        )
+
+
+def check_validation_data(corpus: dict, args: TrainingArguments) -> None:
+    """After loading: evaluation during training needs a validation split (a hub dataset may have none).
+
+    Raises:
+        ToolkitInputError: ``--eval_strategy`` set and no validation split, before any tokenizer is trained.
+    """
+    if args.eval_strategy != "no" and "validation" not in corpus:
+        raise ToolkitInputError(
+            f"--eval_strategy {args.eval_strategy} needs validation data, and the corpus has none: the dataset "
+            "has no validation split; give --validation_split"
         )
 
 
@@ -159,9 +178,11 @@ def pretraining_fingerprint(
 ) -> dict:
     """What defines a pretraining run (see ``prepare_output_dir``): the corpus options and the identity of
     every local input file, the tokenizer options, and the model and masking options."""
-    local = [*(corpus.train_files or []), *(corpus.validation_files or []), *(corpus.conll_files or [])]
+    # Files by content, not by how their paths were spelt (./corpus, corpus/, another working directory).
+    paths = ("train_files", "validation_files", "conll_files")
+    files = {name: input_files(getattr(corpus, name) or [], extensions=corpus.extensions) for name in paths}
     return run_fingerprint(
-        inputs={**dataclasses.asdict(corpus), "files": input_files(local, extensions=corpus.extensions)},
+        inputs={**option_group(dataclasses.asdict(corpus), ignore=paths), **files},
         tokenizer=dataclasses.asdict(tokenizer),
         model=option_group(dataclasses.asdict(mlm), ignore=_NOT_THE_RUN),
     )

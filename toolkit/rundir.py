@@ -32,6 +32,7 @@ __all__ = [
     "check_writable",
     "file_identity",
     "input_files",
+    "last_complete_checkpoint",
     "option_group",
     "prepare_output_dir",
     "read_run_record",
@@ -46,6 +47,8 @@ RUN_FILE = "toolkit_run.json"
 _TRAINER_ENTRIES = ("runs", "trainer_state.json", "training_args.bin")
 # What a finished run leaves: a directory holding one of these is worth protecting.
 _RESULTS = (*WEIGHT_FILES, "metrics.json", "README.md")
+# What --overwrite_output_dir removes from another run of the toolkit, beside its checkpoints.
+_RUN_OUTPUTS = (*_RESULTS, "trainer_state.json", "training_args.bin", "runs", "loss_curve.png")
 _RESUME_LATEST = ("true", "1", "yes", "last")
 _SAMPLE_BYTES = 1 << 20
 
@@ -134,7 +137,7 @@ def _refuse(output_dir: Path, reason: str) -> ToolkitInputError:
 
 def _check_same_run(record: dict | None, recipe: str, fingerprint: dict) -> str | None:
     """Why ``record`` is not this run, or ``None`` when it is (or holds no record: an older toolkit's run)."""
-    if record is None:
+    if record is None or "recipe" not in record:  # an older toolkit's run, or a Trainer used as a library
         return None
     if record.get("recipe") != recipe:
         return f"holds a run of {record.get('recipe')!r}, not of {recipe!r}"
@@ -172,7 +175,8 @@ def prepare_output_dir(
         ToolkitInputError: an unwritable directory, a refused directory (the message lists what changed),
             a resume path that does not exist or belongs to another run.
     """
-    with args.main_process_first(desc="output directory"):
+    # local=False: on several nodes sharing a file system, one process checks and writes before the others look
+    with args.main_process_first(desc="output directory", local=args.save_on_each_node):
         return _prepare(args, recipe=recipe, fingerprint=fingerprint, overwrite=overwrite)
 
 
@@ -185,8 +189,14 @@ def _prepare(args: TrainingArguments, *, recipe: str, fingerprint: dict, overwri
     checkpoints = sorted(output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"))
     if overwrite:
         if args.should_save:
-            for checkpoint in checkpoints:
-                shutil.rmtree(checkpoint, ignore_errors=True)
+            # A toolkit run's outputs go with its checkpoints, so that none can pass for the new run's; a
+            # user's own files are written over only where the new run writes the same names.
+            ours = read_run_record(output_dir) is not None
+            for path in [*checkpoints, *((output_dir / n for n in _RUN_OUTPUTS) if ours else ())]:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
             (output_dir / RUN_FILE).unlink(missing_ok=True)
         if checkpoints or _user_entries(output_dir):
             logger.warning("--overwrite_output_dir: starting over in %s", output_dir)
@@ -210,7 +220,7 @@ def _prepare(args: TrainingArguments, *, recipe: str, fingerprint: dict, overwri
                 raise ToolkitInputError(f"--resume_from_checkpoint {explicit!r} is not a directory")
             resume_from = str(explicit)
         else:
-            resume_from = get_last_checkpoint(str(output_dir))
+            resume_from = last_complete_checkpoint(output_dir)
             if latest_wanted and resume_from is None:
                 raise ToolkitInputError(
                     f"--resume_from_checkpoint {explicit}: no checkpoint-* folder in {str(output_dir)!r}"
@@ -226,6 +236,27 @@ def _prepare(args: TrainingArguments, *, recipe: str, fingerprint: dict, overwri
     if args.should_save:
         write_run_record(output_dir, {"recipe": recipe, "fingerprint": fingerprint})
     return resume_from
+
+
+def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
+    """The newest ``checkpoint-N`` whose save finished: ``ToolkitTrainer`` writes the run record into each
+    checkpoint last, so a folder without it was cut short (``kill -9`` during the save) and is passed over.
+    Checkpoints of a plain ``Trainer`` (no record in any) count once their ``trainer_state.json`` is there."""
+    found = get_last_checkpoint(str(output_dir))
+    if found is None:
+        return None
+    checkpoints = sorted(
+        (p for p in Path(output_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+        reverse=True,
+    )
+    marker = RUN_FILE if any((p / RUN_FILE).is_file() for p in checkpoints) else "trainer_state.json"
+    for checkpoint in checkpoints:
+        if (checkpoint / marker).is_file() and (checkpoint / "trainer_state.json").is_file():
+            if checkpoint != checkpoints[0]:
+                logger.warning("%s was cut short while saving: resuming from %s", checkpoints[0], checkpoint)
+            return str(checkpoint)
+    return None
 
 
 def write_run_record(directory: str | os.PathLike, record: dict) -> None:

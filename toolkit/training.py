@@ -56,20 +56,18 @@ class ToolkitTrainer(Trainer):
         self._timed = (0.0, 0)  # seconds and steps of the training intervals timed so far
         self.report_perplexity = report_perplexity  # exp(eval_loss) means something for language models only
         self._loss_sum_before = 0.0  # summed step losses of the run's earlier segments (resumed runs)
+        self._resumed = False
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
         """``Trainer.train``; after a resume, ``train_loss`` is the whole run's mean training loss (Trainer's
         covers only this call's steps, which is kept as ``train_loss_this_run``)."""
         if resume_from_checkpoint is True:
             resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
+        self._resumed = bool(resume_from_checkpoint)
         self._loss_sum_before = _loss_sum_at(resume_from_checkpoint) if resume_from_checkpoint else 0.0
         output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
-        if resume_from_checkpoint and self.state.global_step > 0:
-            metrics = output.metrics
-            metrics["train_loss_this_run"] = metrics["train_loss"]
-            metrics["train_loss"] = (self._loss_sum_before + self._total_loss_scalar) / self.state.global_step
-            output = output._replace(training_loss=metrics["train_loss"])
-        return output
+        # log() already corrected the final metrics (the same dict): the returned loss follows them
+        return output._replace(training_loss=output.metrics.get("train_loss", output.training_loss))
 
     def _save_checkpoint(self, model, trial) -> None:
         # Each checkpoint carries the run's definition (which run it belongs to) and the summed loss of every
@@ -93,6 +91,11 @@ class ToolkitTrainer(Trainer):
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "train_loss" in logs and self._resumed and self.state.global_step > 0:
+            # The final metrics of a resumed run: the whole run's mean loss, in trainer_state.json, TensorBoard
+            # and the returned metrics alike (Trainer's covers only this call's steps).
+            logs["train_loss_this_run"] = logs["train_loss"]
+            logs["train_loss"] = (self._loss_sum_before + self._total_loss_scalar) / self.state.global_step
         if "loss" in logs:
             now, step, tokens = time.perf_counter(), self.state.global_step, self.state.num_input_tokens_seen
             if self._last_log is not None and step > self._last_log[1]:
