@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None, **options) -> dict:
     # 2. Data: read and validate every split; labels come from the training split; hold-out and caps.
     data, labels, balance = read_classification_splits(ft, args)
 
-    # 3. Encode (long inputs truncated to max_length, and counted).
-    encoded, truncated = encode_classification_splits(data, start.tokenizer, labels=labels, ft=ft)
+    # 3. Encode (long inputs truncated to max_length, and counted); the [UNK] rate is reported.
+    encoded, truncated, coverage = encode_classification_splits(data, start.tokenizer, labels=labels, ft=ft)
 
     # 4. Model: the checkpoint's encoder + a new classification head; report what loaded.
     model, loading, embedding_card = finetune_model(
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None, **options) -> dict:
         "train": train_result.metrics,
         "class_balance": balance,
         "truncated": truncated,
+        "tokenizer_coverage": coverage,
         "loading_report": loading,
     }
     scores, test_logits = score_classification(trainer, encoded, labels, multi_label=ft.multi_label)

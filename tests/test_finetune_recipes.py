@@ -674,3 +674,18 @@ def test_embedding_rms_in_the_recipes(recipe, base_model, labelled, tmp_path, mo
     results = module.main([*flags, *_common(tmp_path / "off")])
     assert len(calls) == 1 and "embedding_scale" not in results["loading_report"]
     assert "position_scale" not in results["loading_report"]
+
+
+def test_classifier_reports_and_warns_about_unk(base_model, tmp_path, caplog):
+    """Text the checkpoint's vocabulary does not cover: the [UNK] rate and the uncovered characters are
+    logged and saved, with a warning that says what to do."""
+    train = tmp_path / "train.csv"
+    rows = ["text,label"] + [f"齉龘靐{i} 齾爩,{'a' if i % 2 else 'b'}" for i in range(16)]
+    train.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    results = train_classifier.main(
+        ["--model_name_or_path", str(base_model), "--train_file", str(train), *_common(tmp_path / "o")]
+    )
+    coverage = json.loads((tmp_path / "o" / "metrics.json").read_text())["tokenizer_coverage"]
+    assert coverage["unk_rate"] > 0.5 and coverage["unk_rate"] == results["tokenizer_coverage"]["unk_rate"]
+    assert "齉" in {c for c, _ in coverage["uncovered_chars"]}
+    assert "of the tokens are [UNK]" in caplog.text and "pretrain one on this text" in caplog.text

@@ -20,12 +20,13 @@ from transformers import PreTrainedTokenizerBase
 from ._errors import ToolkitInputError
 from ._masking import IGNORE_INDEX
 from ._text import tokenizer_safe
+from ._tokenizer import UNK_WARN_SHARE
 
 logger = logging.getLogger(__name__)
 
 
 # Warn when more than this share of a split's words hold an [UNK] piece: the vocabulary does not cover the text.
-UNKNOWN_WORD_WARN_SHARE = 0.05
+UNKNOWN_WORD_WARN_SHARE = UNK_WARN_SHARE  # of words, for NER
 
 
 @dataclass

@@ -235,6 +235,31 @@ def load_tokenizer(name_or_path: str | os.PathLike) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
+# Warn when more than this share of the user's text is [UNK] (tokens, or words for NER): the vocabulary does
+# not cover the text, and the model sees all of it alike.
+UNK_WARN_SHARE = 0.05
+
+
+def warn_if_uncovered(report: TokenizerReport, where: str, *, threshold: float = UNK_WARN_SHARE) -> bool:
+    """Log a warning, with the remedy, when more than ``threshold`` of the tokens of ``where`` are ``[UNK]``.
+
+    Returns:
+        Whether it warned.
+    """
+    if report.unk_rate <= threshold:
+        return False
+    top = ", ".join(f"{c!r}×{n}" for c, n in report.uncovered_chars[:10]) or "none"
+    logger.warning(
+        "%s: %.1f%% of the tokens are [UNK] (most frequent uncovered characters: %s): the checkpoint's vocabulary "
+        "does not cover this text, and the model sees all of it alike. Use a checkpoint whose vocabulary covers "
+        "it, or pretrain one on this text (recipes/pretrain.py)",
+        where,
+        100 * report.unk_rate,
+        top,
+    )
+    return True
+
+
 def tokenizer_report(
     tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], *, max_chars: int = 5_000_000, top: int = 20
 ) -> TokenizerReport:

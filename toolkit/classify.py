@@ -16,6 +16,7 @@ from transformers import PreTrainedTokenizerBase, TrainingArguments
 
 from ._labelled import ClassificationExample, class_balance, read_classification
 from ._metrics import load_metric
+from ._tokenizer import tokenizer_report, warn_if_uncovered
 from .config import FinetuneArguments
 from .finetune import build_label_map, check_labels_known, finish_splits
 
@@ -233,10 +234,17 @@ def encode_classification_splits(
     """:func:`encode_classification` for every split, as datasets; inputs truncated to ``--max_length`` are
     counted per split and logged.
 
+    The training texts' ``[UNK]`` rate and most frequent uncovered characters are logged, with a warning
+    above :data:`~toolkit._tokenizer.UNK_WARN_SHARE` (a checkpoint whose vocabulary misses the language).
+
     Returns:
-        ``(datasets by split, truncated count by split)``.
+        ``(datasets by split, truncated count by split, tokenizer coverage of the training texts)``.
     """
     label2id = {lab: i for i, lab in enumerate(labels)}
+    texts = [t for e in data["train"] for t in (e.text, e.text_pair) if t]
+    coverage = tokenizer_report(tokenizer, texts)
+    logger.info("Tokenizer coverage (train): %s", coverage.summary())
+    warn_if_uncovered(coverage, "classification train")
     encoded, truncated = {}, {}
     for name, examples in data.items():
         feats, truncated[name] = encode_classification(
@@ -251,7 +259,7 @@ def encode_classification_splits(
                 len(feats),
                 ft.max_length,
             )
-    return encoded, truncated
+    return encoded, truncated, coverage.as_dict()
 
 
 def score_classification(
