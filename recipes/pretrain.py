@@ -20,6 +20,7 @@ from toolkit import load_corpus
 from toolkit.config import CorpusArguments, MLMArguments, RunArguments, TokenizerArguments, parse_config
 from toolkit.hub import hub_target_from_args, push_output_dir
 from toolkit.pretrain import (
+    apply_pretraining_settings,
     check_validation_data,
     pretraining_data,
     pretraining_fingerprint,
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None, **options) -> dict:
     corpus_args, tok_args, mlm_args, run, args = parse_config(
         [CorpusArguments, TokenizerArguments, MLMArguments, RunArguments, TrainingArguments], argv, **options
     )
+    apply_pretraining_settings(mlm_args, args)  # the preset's tuned settings where the user set none
     prepare_training_args(args)  # keeps word_starts for the collator; counts tokens for tokens/s
     setup_logging(args)
     validate_pretrain_options(corpus_args, tok_args, mlm_args, args)

@@ -689,3 +689,35 @@ def test_classifier_reports_and_warns_about_unk(base_model, tmp_path, caplog):
     assert coverage["unk_rate"] > 0.5 and coverage["unk_rate"] == results["tokenizer_coverage"]["unk_rate"]
     assert "齉" in {c for c, _ in coverage["uncovered_chars"]}
     assert "of the tokens are [UNK]" in caplog.text and "pretrain one on this text" in caplog.text
+
+
+def test_finetuning_settings_follow_the_checkpoint_size(tmp_path, caplog):
+    """A tiny-sized checkpoint fine-tunes at tiny's rate (not the stock 5e-5) unless told otherwise; NER gets
+    more epochs; a checkpoint of no preset's size keeps the stock settings."""
+    from transformers import BertConfig, TrainingArguments
+
+    from toolkit import load_preset
+    from toolkit.config import FinetuneArguments, parse_config
+    from toolkit.finetune import apply_finetuning_settings
+
+    load_preset("tiny", vocab_size=100).save_pretrained(tmp_path / "tiny")
+    ft, args = parse_config(
+        [FinetuneArguments, TrainingArguments], model_name_or_path=tmp_path / "tiny", output_dir="o"
+    )
+    caplog.set_level("INFO")
+    apply_finetuning_settings(ft, args, task="classification")
+    assert (args.learning_rate, args.num_train_epochs, args.warmup_steps, ft.dropout) == (1e-3, 3, 0.06, 0.1)
+    assert "learning_rate = 0.001 (tiny-size checkpoint)" in caplog.text
+    ft, args = parse_config(
+        [FinetuneArguments, TrainingArguments],
+        model_name_or_path=tmp_path / "tiny",
+        output_dir="o",
+        learning_rate=3e-4,
+    )
+    apply_finetuning_settings(ft, args, task="ner")
+    assert (args.learning_rate, args.num_train_epochs) == (3e-4, 10)
+    BertConfig(hidden_size=48, num_hidden_layers=1, num_attention_heads=2).save_pretrained(tmp_path / "odd")
+    ft, args = parse_config(
+        [FinetuneArguments, TrainingArguments], model_name_or_path=tmp_path / "odd", output_dir="o"
+    )
+    assert apply_finetuning_settings(ft, args, task="classification") == {} and args.learning_rate == 5e-5

@@ -16,6 +16,68 @@ PRESET_NAMES = ("tiny", "mini", "small", "medium", "base")
 DEFAULT_PRESET = "tiny"  # a fresh model's size when no --preset is given
 _BERT_KEYS = set(BertConfig().to_dict())
 
+# How each preset trains when the user sets nothing else (flags, config files and keyword options win).
+# tiny and mini: the shipped configs' settings, measured on 2 CPU cores (benchmarks/RESULTS.md, "Pretraining
+# options, measured"); larger presets: the rates published for models of their size, not measured here.
+_PRETRAIN_COMMON = {"adam_beta2": 0.98, "weight_decay": 0.01, "warmup_steps": 0.05}
+PRETRAIN_SETTINGS = {
+    "tiny": {"learning_rate": 2e-3, "per_device_train_batch_size": 16, **_PRETRAIN_COMMON},
+    "mini": {"learning_rate": 1e-3, "per_device_train_batch_size": 16, **_PRETRAIN_COMMON},
+    "small": {"learning_rate": 5e-4, "per_device_train_batch_size": 32, **_PRETRAIN_COMMON},
+    "medium": {"learning_rate": 3e-4, "per_device_train_batch_size": 32, **_PRETRAIN_COMMON},
+    "base": {"learning_rate": 1e-4, "per_device_train_batch_size": 32, **_PRETRAIN_COMMON},
+}
+# A fresh model's start for pretraining: sine/cosine position table, no dropout (the fine-tuning settings
+# below put dropout back).
+PRETRAIN_MODEL_SETTINGS = {
+    "position_init": "sinusoidal",
+    "config_overrides": {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0},
+}
+# Fine-tuning by the size of the starting checkpoint: tiny's rates were chosen on dev sets (the shipped
+# classification and NER configs); BERT-base's are the published 2e-5..5e-5.
+_FINETUNE_COMMON = {
+    "per_device_train_batch_size": 32,
+    "weight_decay": 0.01,
+    "warmup_steps": 0.06,
+    "num_train_epochs": 3,
+}
+FINETUNE_SETTINGS = {
+    "tiny": {**_FINETUNE_COMMON, "learning_rate": 1e-3},
+    "mini": {**_FINETUNE_COMMON, "learning_rate": 5e-4},
+    "small": {**_FINETUNE_COMMON, "learning_rate": 2e-4},
+    "medium": {**_FINETUNE_COMMON, "learning_rate": 1e-4},
+    "base": {**_FINETUNE_COMMON, "learning_rate": 5e-5},
+}
+FINETUNE_DROPOUT = 0.1
+
+
+def preset_of(config) -> str | None:
+    """The size preset a model config matches (layers and width), or ``None``."""
+    for name in PRESET_NAMES:
+        with open(PRESET_DIR / f"{name}.yaml", encoding="utf-8") as fh:
+            values = yaml.safe_load(fh)
+        if (values["num_hidden_layers"], values["hidden_size"]) == (
+            getattr(config, "num_hidden_layers", None),
+            getattr(config, "hidden_size", None),
+        ):
+            return name
+    return None
+
+
+def apply_settings(target, settings: dict, *, source: str) -> dict[str, str]:
+    """Set each of ``settings`` on ``target`` (an arguments dataclass from ``parse_config``) unless the user
+    gave it; return where every one of them came from (``source``, or the user's config file or flag)."""
+    given = getattr(target, "explicit_options", set())
+    origins = getattr(target, "option_sources", {})
+    report = {}
+    for key, value in settings.items():
+        if key in given:
+            report[key] = f"{getattr(target, key)!r} ({origins.get(key, 'given')})"
+        else:
+            setattr(target, key, value)
+            report[key] = f"{value!r} ({source})"
+    return report
+
 
 def preset_path(name_or_path: str | os.PathLike) -> Path:
     """The YAML file for a preset name (``"mini"``) or an explicit path to a preset YAML."""

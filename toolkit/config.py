@@ -453,12 +453,17 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = N
         ['a.txt']
     """
     argv = list(sys.argv[1:] if argv is None and not options else argv or [])
+    sources = dict.fromkeys(_names(argv), "flag") | dict.fromkeys(
+        _names(options_to_argv(options)), "keyword option"
+    )
     argv += options_to_argv(options)
     if "--config" in argv:
         i = argv.index("--config")
         if i + 1 >= len(argv):
             raise ToolkitInputError("--config needs a YAML file path")
-        argv = yaml_to_argv(argv[i + 1]) + argv[:i] + argv[i + 2 :]
+        from_file = yaml_to_argv(argv[i + 1])
+        sources = dict.fromkeys(_names(from_file), f"config file {argv[i + 1]}") | sources
+        argv = from_file + argv[:i] + argv[i + 2 :]
     if TrainingArguments in dataclass_types and not _has_accelerator():
         # Without use_cpu, accelerate does not recognise a CPU-only torchrun/accelerate launch as distributed:
         # each process would silently train alone. Flags given later still win.
@@ -474,8 +479,14 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = N
         raise ToolkitInputError(f"unknown options: {' '.join(names)} (options are spelt in full: see --help)")
     # Which options the user set (config file, flags or keyword options): defaults may adapt to the run only
     # where they were not (see prepare_training_args).
-    given = {a[2:].split("=", 1)[0].replace("-", "_") for a in argv if a.startswith("--")}
-    given.discard("use_cpu")
+    sources.pop("config", None)
     for instance in instances:
-        instance.explicit_options = given & {f.name for f in dataclasses.fields(instance)}
+        fields = {f.name for f in dataclasses.fields(instance)}
+        instance.explicit_options = set(sources) & fields
+        instance.option_sources = {k: v for k, v in sources.items() if k in fields}
     return tuple(instances)
+
+
+def _names(argv: Sequence[str]) -> list[str]:
+    """The option names in a command line (``--max-steps=4`` → ``max_steps``)."""
+    return [a[2:].split("=", 1)[0].replace("-", "_") for a in argv if a.startswith("--")]

@@ -25,6 +25,7 @@ from ._corpus import in_validation_split
 from ._errors import ToolkitInputError
 from ._io import write_json
 from ._labelled import ClassificationExample, NERSentence
+from ._presets import FINETUNE_DROPOUT, FINETUNE_SETTINGS, apply_settings, preset_of
 from ._surgery import adjust_embeddings, freeze_parameters, uniform_top_attention
 from .config import FinetuneArguments
 from .hub import HubTarget, hub_target_from_args, push_output_dir
@@ -32,6 +33,7 @@ from .rundir import input_files, option_group, prepare_output_dir, run_fingerpri
 from .training import prepare_training_args, print_run_summary, setup_logging, training_command
 
 __all__ = [
+    "apply_finetuning_settings",
     "DropColumns",
     "FinetuneStart",
     "TASKS",
@@ -105,6 +107,33 @@ def validate_finetune_options(ft: FinetuneArguments, args: TrainingArguments, *,
         )
 
 
+def apply_finetuning_settings(ft: FinetuneArguments, args: TrainingArguments, *, task: str) -> dict[str, str]:
+    """Fill in the settings that suit the starting checkpoint's size (rate, batch, warmup, weight decay,
+    epochs, dropout; see ``toolkit._presets.FINETUNE_SETTINGS``) wherever the user set nothing, and log every
+    value with where it came from. A checkpoint of no preset's size keeps the stock settings.
+
+    Returns:
+        ``{setting: "value (source)"}``, as logged.
+    """
+    try:
+        name = preset_of(AutoConfig.from_pretrained(ft.model_name_or_path))
+    except (OSError, ValueError):
+        name = None  # load_finetune_model reports a bad checkpoint
+    if name is None:
+        logger.info(
+            "Training settings: %s matches no size preset; stock TrainingArguments defaults",
+            ft.model_name_or_path,
+        )
+        return {}
+    settings = dict(FINETUNE_SETTINGS[name])
+    if task == "ner" and name == "tiny":
+        settings["num_train_epochs"] = 10  # the NER configs' budget: 3 epochs left the tagger underfitted
+    report = apply_settings(args, settings, source=f"{name}-size checkpoint")
+    report |= apply_settings(ft, {"dropout": FINETUNE_DROPOUT}, source=f"{name}-size checkpoint")
+    logger.info("Training settings: %s", "; ".join(f"{k} = {v}" for k, v in report.items()))
+    return report
+
+
 @dataclass
 class FinetuneStart:
     """What the start of a fine-tuning run settles: the checkpoint's tokenizer, the checked hub target (or
@@ -123,8 +152,9 @@ def start_finetuning(
     (writable, and new or this same run to resume; see :func:`toolkit.rundir.prepare_output_dir`)."""
     setup_logging(args)
     validate_finetune_options(ft, args, task=task)
-    set_seed(args.seed)
     tokenizer = load_checkpoint_tokenizer(ft.model_name_or_path)
+    apply_finetuning_settings(ft, args, task=task)
+    set_seed(args.seed)
     prepare_training_args(args, group_by_length=ft.group_by_length)
     resume_from = prepare_output_dir(
         args, recipe=recipe, fingerprint=finetuning_fingerprint(ft), overwrite=overwrite

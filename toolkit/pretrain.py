@@ -26,7 +26,18 @@ from ._masking import (
 )
 from ._model import SparseHeadBertForMaskedLM, build_mlm_model
 from ._packing import prepare_mlm_dataset
-from ._presets import DEFAULT_PRESET, ModelSize, count_size, load_preset, parse_overrides
+from ._presets import (
+    DEFAULT_PRESET,
+    PRESET_NAMES,
+    PRETRAIN_MODEL_SETTINGS,
+    PRETRAIN_SETTINGS,
+    ModelSize,
+    apply_settings,
+    count_size,
+    load_preset,
+    parse_overrides,
+    preset_of,
+)
 from ._surgery import DEFAULT_POSITION_RMS, check_position_init, init_position_embeddings
 from ._tokenizer import check_tokenizer_health, load_tokenizer, tokenizer_report, train_wordpiece_tokenizer
 from .config import CorpusArguments, MLMArguments, TokenizerArguments
@@ -41,6 +52,7 @@ __all__ = [
     "iter_texts",
     "premask_for_eval",
     # the steps
+    "apply_pretraining_settings",
     "check_validation_data",
     "PretrainingData",
     "ResumePoint",
@@ -119,6 +131,39 @@ def validate_pretrain_options(
         raise ToolkitInputError(
             f"--encoding_errors must be 'strict' or 'replace', got {corpus.encoding_errors!r}"
         )
+
+
+def apply_pretraining_settings(mlm: MLMArguments, args: TrainingArguments) -> dict[str, str]:
+    """Fill in the preset's training settings (rate, batch, Adam's beta2, weight decay, warmup) and, for a fresh
+    model, its start (sinusoidal positions, no dropout) wherever the user set nothing; log every value with
+    where it came from (the preset, the config file or a flag). A continued checkpoint gets the training
+    settings of the preset its size matches.
+
+    Returns:
+        ``{setting: "value (source)"}``, as logged.
+    """
+    if mlm.model_name_or_path:
+        try:
+            name = preset_of(BertConfig.from_pretrained(mlm.model_name_or_path))
+        except (OSError, ValueError):
+            name = None  # build_mlm_model reports a bad checkpoint
+    else:
+        name = mlm.preset or DEFAULT_PRESET
+    report = apply_settings(args, PRETRAIN_SETTINGS.get(name, {}), source=f"{name} preset")
+    if not mlm.model_name_or_path and name in PRESET_NAMES:
+        report |= apply_settings(
+            mlm, {"position_init": PRETRAIN_MODEL_SETTINGS["position_init"]}, source=f"{name} preset"
+        )
+        given = parse_overrides(mlm.config_overrides)
+        added = {k: v for k, v in PRETRAIN_MODEL_SETTINGS["config_overrides"].items() if k not in given}
+        if added:
+            mlm.config_overrides = ",".join(
+                [*(f"{k}={v}" for k, v in added.items()), mlm.config_overrides or ""]
+            ).strip(",")
+            report |= {k: f"{v!r} ({name} preset)" for k, v in added.items()}
+    if report:
+        logger.info("Training settings: %s", "; ".join(f"{k} = {v}" for k, v in report.items()))
+    return report
 
 
 def check_validation_data(corpus: dict, args: TrainingArguments) -> None:
