@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,14 @@ def test_results_script_smoke(tmp_path):
     )
     assert [t["task"] for t in row["tasks"]] == ["chnsenticorp", "msra"]
     for t in row["tasks"]:
-        assert 0.0 <= t["pretrained"] <= 1.0 and 0.0 <= t["random_init"] <= 1.0
+        for label in (
+            "pretrained",
+            "random_init",
+        ):  # the column is the selected run's score, from its metrics
+            (run,) = [r for r in t["runs"] if r["label"] == label and r["selected"]]
+            argv = shlex.split(run["command"])
+            metrics = json.loads((Path(argv[argv.index("--output_dir") + 1]) / "metrics.json").read_text())
+            assert t[label] == run["score"] == metrics[t["split"]][t["metric"]]
         assert t["margin"] == t["pretrained"] - t["random_init"]
         assert "--model_name_or_path" in t["pretrained_command"]
         assert t["pretrained_seconds"] > 0 and t["random_init_seconds"] > 0
