@@ -50,9 +50,9 @@ def main(argv: list[str] | None = None, **options) -> dict:
     corpus_args, tok_args, mlm_args, run, args = parse_config(
         [CorpusArguments, TokenizerArguments, MLMArguments, RunArguments, TrainingArguments], argv, **options
     )
+    setup_logging(args)
     apply_pretraining_settings(mlm_args, args)  # the preset's tuned settings where the user set none
     prepare_training_args(args)  # keeps word_starts for the collator; counts tokens for tokens/s
-    setup_logging(args)
     validate_pretrain_options(corpus_args, tok_args, mlm_args, args)
     # The output directory: writable, and either new, or this same run to resume (a changed run is refused).
     checkpoint = prepare_output_dir(
