@@ -6,8 +6,8 @@ import datasets
 import pytest
 
 from toolkit import ToolkitInputError, load_corpus, resolve_files
-from toolkit._corpus import iter_texts
 from toolkit._io import scan_jsonl_file, scan_text_file
+from toolkit.pretrain import iter_texts
 
 
 @pytest.fixture()

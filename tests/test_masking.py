@@ -9,8 +9,8 @@ import torch
 from transformers import BertForMaskedLM
 
 from toolkit import MLMCollator, prepare_mlm_dataset
-from toolkit._masking import IGNORE_INDEX, mask_tokens
-from toolkit._model import SparseHeadBertForMaskedLM
+from toolkit._masking import mask_tokens
+from toolkit.pretrain import IGNORE_INDEX, SparseHeadBertForMaskedLM
 
 
 def _special_mask(ids, special=(0, 1, 2)):

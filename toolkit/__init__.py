@@ -14,7 +14,8 @@ from ._encoder import Encoder, encode_sentences, load_encoder
 
 # Errors: bad input is reported before any long run, naming the file, line or flag
 from ._errors import HubError, ToolkitInputError
-from ._extract import extract_sentence_vectors, extract_vectors, read_texts, read_word_list
+from ._extract import extract_sentence_vectors, extract_vectors
+from ._io import read_texts, read_word_list
 from ._labelled import ClassificationExample, NERSentence, read_classification, read_conll, read_ner_jsonl
 
 # Masked-LM pretraining: sizes, model, data, masking

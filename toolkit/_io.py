@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import codecs
 import glob
+import hashlib
 import io
 import json
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -367,3 +369,70 @@ def resolve_files(
             seen.add(key)
             unique.append(p)
     return unique
+
+
+# ------------------------------------------------------------------------------------------ vocabulary
+def read_texts(
+    inputs: Sequence[str | os.PathLike] | str,
+    *,
+    extensions: Sequence[str] = (".txt",),
+    text_field: str = "text",
+) -> tuple[list[str], str]:
+    """Read lines from files, directories (recursive, by extension) and ``-`` (standard input). A JSON Lines
+    file (``.jsonl``/``.json``) gives the ``text_field`` of each record, as the pretraining reader does.
+
+    Returns:
+        ``(lines, sha256)``: non-empty lines, and a hash of the bytes read (for provenance).
+
+    Raises:
+        ToolkitInputError: missing paths, empty input, binary or non-UTF-8 files (naming the byte offset),
+            a JSON Lines record without a string ``text_field`` (naming file and line).
+    """
+    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    digest = hashlib.sha256()
+    lines: list[str] = []
+    files = [i for i in inputs if str(i) != "-"]
+    for path in resolve_files([str(f) for f in files], extensions=extensions) if files else []:
+        scan_text_file(path)
+        data = path.read_bytes()
+        digest.update(data)
+        if path.suffix.lower() in JSON_EXTENSIONS:
+            lines.extend(text for text in _jsonl_texts(path, text_field) if text.strip())
+        else:
+            lines.extend(line for line in data.decode("utf-8").split("\n") if line.strip())
+    if any(str(i) == "-" for i in inputs):
+        data = sys.stdin.buffer.read()
+        text = decode_text_bytes(data, name="standard input")
+        digest.update(data)
+        lines.extend(line for line in text.split("\n") if line.strip())
+    if not lines:
+        raise ToolkitInputError("the input holds no text")
+    return lines, digest.hexdigest()
+
+
+def _jsonl_texts(path, text_field: str):
+    for lineno, record in iter_jsonl(path):
+        text = record.get(text_field)
+        if not isinstance(text, str):
+            raise ToolkitInputError(
+                f"{path}:{lineno}: no string field {text_field!r} (fields: {sorted(record)}); set --text_field"
+            )
+        yield from text.split("\n")
+
+
+def read_word_list(path: str | os.PathLike) -> list[str]:
+    """The items of a word list, one per line (surrounding whitespace and blank lines dropped), in order.
+
+    Raises:
+        ToolkitInputError: a missing file, a directory, a binary or non-UTF-8 file (naming line and byte
+            offset), or a list with no item.
+
+    Example:
+        >>> words = read_word_list("words.txt")  # doctest: +SKIP
+        >>> vs = extract_vectors("outputs/pretrain/tiny_zh", words=words)  # doctest: +SKIP
+    """
+    path = check_text_file(path)
+    words = [w.strip() for w in path.read_text(encoding="utf-8").splitlines() if w.strip()]
+    if not words:
+        raise ToolkitInputError(f"{path}: the word list is empty (expected one item per line)")
+    return words

@@ -20,17 +20,16 @@ from transformers import (
     set_seed,
 )
 
-from ._card import write_finetune_model_card
 from ._corpus import in_validation_split
 from ._errors import ToolkitInputError
-from ._io import write_json
 from ._labelled import ClassificationExample, NERSentence
 from ._presets import FINETUNE_DROPOUT, FINETUNE_SETTINGS, apply_settings, preset_of
+from ._report import save_finetune_outputs
 from ._surgery import adjust_embeddings, freeze_parameters, uniform_top_attention
 from .config import FinetuneArguments
-from .hub import HubTarget, hub_target_from_args, push_output_dir
+from .hub import HubTarget, hub_target_from_args
 from .rundir import input_files, option_group, prepare_output_dir, run_fingerprint
-from .training import prepare_training_args, print_run_summary, setup_logging, training_command
+from .training import prepare_training_args, setup_logging
 
 __all__ = [
     "apply_finetuning_settings",
@@ -38,14 +37,11 @@ __all__ = [
     "FinetuneStart",
     "TASKS",
     "build_label_map",
-    "card_metrics",
     "check_labels_known",
     "content_key",
-    "count_parameters",
     "finetune_model",
     "finetuning_fingerprint",
     "finish_splits",
-    "headline_metrics",
     "hold_out_validation",
     "load_checkpoint_tokenizer",
     "load_finetune_model",
@@ -408,98 +404,3 @@ def load_finetune_model(
     if not loaded:
         raise ToolkitInputError(f"nothing in {checkpoint!r} matches a {auto_class.__name__} model")
     return model, report
-
-
-def card_metrics(results: dict) -> dict[str, float]:
-    """Every scalar score of the validation and test splits, named ``"<split> <metric>"`` (for cards)."""
-    return {
-        f"{split} {k}": v
-        for split in ("validation", "test")
-        if split in results
-        for k, v in results[split].items()
-        if isinstance(v, float)
-    }
-
-
-def headline_split(results: dict) -> list[tuple[str, dict]]:
-    """The test split's scalar scores if there is one, else the validation split's, as ``[(split, scores)]``."""
-    for split in ("test", "validation"):
-        if split in results:
-            return [
-                (split, {k: v for k, v in results[split].items() if k in _HEADLINE and isinstance(v, float)})
-            ]
-    return []
-
-
-_HEADLINE = ("accuracy", "macro_f1", "overall_f1", "strict_overall_f1")
-
-
-def headline_metrics(results: dict, keys: Sequence[str]) -> dict[str, float]:
-    """The ``keys`` of the test split's scores if there is one, else the validation split's (for cards)."""
-    for split in ("test", "validation"):
-        if split in results:
-            return {k: results[split][k] for k in keys if k in results[split]}
-    return {}
-
-
-def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
-    """``(total, trainable)`` parameter counts."""
-    return sum(p.numel() for p in model.parameters()), sum(
-        p.numel() for p in model.parameters() if p.requires_grad
-    )
-
-
-def save_finetune_outputs(
-    trainer,
-    ft: FinetuneArguments,
-    results: dict,
-    *,
-    argv: list[str] | None,
-    options: dict | None = None,
-    script: str,
-    task: str,
-    pipeline_tag: str,
-    labels: list[str],
-    data_description: str,
-    hyperparameters: dict,
-    headline_keys: Sequence[str],
-    usage: str,
-    how_to_load: str,
-    hub=None,
-) -> None:
-    """The last step of both fine-tuning recipes: save the plain model directory, ``metrics.json`` and the
-    model card (main process only), then push when a hub target was checked at start."""
-    args = trainer.args
-    trainer.save_model()
-    if not trainer.is_world_process_zero():
-        return
-    write_json(results, os.path.join(args.output_dir, "metrics.json"))
-    total, _ = count_parameters(trainer.model)
-    write_finetune_model_card(
-        args.output_dir,
-        task=task,
-        pipeline_tag=pipeline_tag,
-        languages=ft.languages,
-        base_model=ft.model_name_or_path,
-        labels=labels,
-        params=total,
-        data_description=data_description,
-        hyperparameters={
-            "epochs / max_steps": args.max_steps if args.max_steps > 0 else args.num_train_epochs,
-            "batch size": args.per_device_train_batch_size,
-            "learning rate": args.learning_rate,
-            **hyperparameters,
-        },
-        metrics=card_metrics(results),
-        command=training_command(argv, script=script, options=options),
-        dataset_name=ft.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(ft.train_file))),
-        eval_metrics=headline_metrics(results, headline_keys),
-        usage=usage,
-    )
-    if hub:
-        push_output_dir(args.output_dir, hub)
-    figures = {"train_loss": results.get("train", {}).get("train_loss")}
-    figures |= {f"{split} {k}": v for split, scores in headline_split(results) for k, v in scores.items()}
-    print_run_summary(
-        f"Fine-tuning done ({task})", figures, args.output_dir, how_to_load.replace("MODEL", args.output_dir)
-    )

@@ -13,10 +13,8 @@ import datasets
 import torch
 from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerBase, TrainingArguments, pipeline
 
-from ._card import write_mlm_model_card
 from ._corpus import iter_texts
 from ._errors import ToolkitInputError
-from ._io import write_json
 from ._masking import (
     IGNORE_INDEX,
     CollatorEpochCallback,
@@ -38,11 +36,12 @@ from ._presets import (
     parse_overrides,
     preset_of,
 )
+from ._report import save_pretraining_report
 from ._surgery import DEFAULT_POSITION_RMS, check_position_init, init_position_embeddings
 from ._tokenizer import check_tokenizer_health, load_tokenizer, tokenizer_report, train_wordpiece_tokenizer
 from .config import CorpusArguments, MLMArguments, TokenizerArguments
 from .rundir import input_files, option_group, run_fingerprint
-from .training import ToolkitTrainer, perplexity, plot_loss_curve
+from .training import ToolkitTrainer, perplexity
 
 __all__ = [
     # the building blocks the pretraining steps use, for scripts that compose their own
@@ -313,75 +312,6 @@ def block_stats(blocks: datasets.Dataset, *, pad_id: int, block_size: int, packe
         "n_padding_tokens": n_pad,
         "padding_fraction": n_pad / n_tokens,
     }
-
-
-def save_pretraining_report(
-    trainer,
-    corpus_args: CorpusArguments,
-    mlm_args: MLMArguments,
-    *,
-    metrics: dict,
-    size,
-    tokenizer_report: dict,
-    corpus_report,
-    block_stats: dict,
-    command: str,
-) -> None:
-    """Write ``metrics.json``, ``loss_curve.png`` and the model card of a pretraining run (main process)."""
-    args, config = trainer.args, trainer.model.config
-    results = {
-        "metrics": metrics,
-        "model": {
-            "params": size.params,
-            "params_non_embedding": size.params_non_embedding,
-            "train_flops_per_token_sparse_head": size.train_flops_per_token_sparse_head,
-        },
-        "tokenizer": tokenizer_report,
-        "corpus": corpus_report.as_dict(),
-        "blocks": block_stats,
-    }
-    write_json(results, os.path.join(args.output_dir, "metrics.json"))
-    plot_loss_curve(trainer.state.log_history, os.path.join(args.output_dir, "loss_curve.png"))
-    local = [*(corpus_args.train_files or []), *(f"{f} (CoNLL text)" for f in corpus_args.conll_files or [])]
-    source = corpus_args.dataset_name or ", ".join(local)
-    write_mlm_model_card(
-        args.output_dir,
-        languages=mlm_args.languages,
-        preset=None if mlm_args.model_name_or_path else (mlm_args.preset or DEFAULT_PRESET),
-        params=size.params,
-        params_non_embedding=size.params_non_embedding,
-        config_summary={
-            k: getattr(config, k)
-            for k in ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size")
-        },
-        data_description=f"{source} ({corpus_report.n_bytes:,} bytes, {block_stats.get('n_tokens', 'streamed')} "
-        f"tokens in blocks of {mlm_args.block_size}).",
-        tokenizer_summary=f"WordPiece, {tokenizer_report['vocab_size']:,} entries, [UNK] rate "
-        f"{tokenizer_report['unk_rate']:.4%} on the training text.",
-        hyperparameters={
-            "max_steps / epochs": args.max_steps if args.max_steps > 0 else args.num_train_epochs,
-            "batch size per device": args.per_device_train_batch_size,
-            "learning rate": args.learning_rate,
-            "block size": mlm_args.block_size,
-            "mlm probability": mlm_args.mlm_probability,
-            "whole-word masking": mlm_args.whole_word_mask,
-            **(
-                {"position embeddings start": f"{config.position_init} (rms {config.position_init_rms})"}
-                if getattr(config, "position_init", "random") != "random"
-                else {}
-            ),
-            **(
-                {"share of words drawn whole": mlm_args.whole_word_share}
-                if mlm_args.whole_word_mask and mlm_args.whole_word_share < 1.0
-                else {}
-            ),
-        },
-        metrics={k: v for k, v in metrics.items() if k.startswith("eval_") or k == "train_loss"},
-        command=command,
-        base_model=mlm_args.model_name_or_path,
-        dataset_name=corpus_args.dataset_name
-        or os.path.basename(os.path.normpath((corpus_args.train_files or corpus_args.conll_files)[0])),
-    )
 
 
 @dataclass
