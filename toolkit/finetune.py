@@ -180,7 +180,7 @@ def finish_splits(
             data[name] = data[name][:limit]
     if args.eval_strategy != "no" and "validation" not in data:
         raise ToolkitInputError(
-            f"--eval_strategy {args.eval_strategy} needs validation data: {source} has no validation split; "
+            f"--eval_strategy {getattr(args.eval_strategy, 'value', args.eval_strategy)} needs validation data: {source} has no validation split; "
             "give --validation_file or --validation_split"
         )
     return data

@@ -173,7 +173,7 @@ def check_validation_data(corpus: dict, args: TrainingArguments) -> None:
     """
     if args.eval_strategy != "no" and "validation" not in corpus:
         raise ToolkitInputError(
-            f"--eval_strategy {args.eval_strategy} needs validation data, and the corpus has none: the dataset "
+            f"--eval_strategy {getattr(args.eval_strategy, 'value', args.eval_strategy)} needs validation data, and the corpus has none: the dataset "
             "has no validation split; give --validation_split"
         )
 
