@@ -36,7 +36,7 @@ from toolkit import (
 from toolkit.config import ExtractArguments, parse_config
 from toolkit.hub import preflight, push_output_dir, write_vector_card
 from toolkit.rundir import check_output_files
-from toolkit.training import run_cli, setup_cli_logging
+from toolkit.training import run_cli, set_threads, setup_cli_logging
 
 logger = logging.getLogger("extract_vectors")
 
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None, **options) -> VectorSet:
     # 1. Configuration; the outputs are checked before any work: writable, not an input, no silent overwrite.
     (x,) = parse_config([ExtractArguments], argv, **options)
     setup_cli_logging()
+    set_threads(x.threads)
     if not x.checkpoint or not x.output:
         raise ToolkitInputError("--checkpoint and --output are required")
     if not x.input and not x.words_file:

@@ -38,6 +38,7 @@ from toolkit.training import (
     prepare_training_args,
     print_run_summary,
     run_cli,
+    set_threads,
     setup_logging,
     training_command,
 )
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None, **options) -> dict:
         [CorpusArguments, TokenizerArguments, MLMArguments, RunArguments, TrainingArguments], argv, **options
     )
     setup_logging(args)
+    set_threads(run.threads)
     apply_pretraining_settings(mlm_args, args)  # the preset's tuned settings where the user set none
     prepare_training_args(args)  # keeps word_starts for the collator; counts tokens for tokens/s
     validate_pretrain_options(corpus_args, tok_args, mlm_args, args)

@@ -34,9 +34,7 @@ logger = logging.getLogger("train_classifier")
 def main(argv: list[str] | None = None, **options) -> dict:
     # 1. Configuration, option checks, tokenizer, hub pre-flight and output directory: before any data.
     ft, run, args = parse_config([FinetuneArguments, RunArguments, TrainingArguments], argv, **options)
-    start = start_finetuning(
-        ft, run.overwrite_output_dir, args, recipe="train_classifier", task="classification"
-    )
+    start = start_finetuning(ft, run, args, recipe="train_classifier", task="classification")
 
     # 2. Data: read and validate every split; labels come from the training split; hold-out and caps.
     data, labels, balance = read_classification_splits(ft, args)

@@ -40,7 +40,7 @@ logger = logging.getLogger("train_ner")
 def main(argv: list[str] | None = None, **options) -> dict:
     # 1. Configuration, option checks, tokenizer, hub pre-flight and output directory: before any data.
     ft, run, args = parse_config([FinetuneArguments, RunArguments, TrainingArguments], argv, **options)
-    start = start_finetuning(ft, run.overwrite_output_dir, args, recipe="train_ner", task="ner")
+    start = start_finetuning(ft, run, args, recipe="train_ner", task="ner")
 
     # 2. Data: read, validate, convert every split to BIO (repairs counted), labels from training.
     splits = read_ner_splits(ft, args)

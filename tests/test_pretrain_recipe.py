@@ -544,3 +544,21 @@ def test_own_data_command_trains_like_the_shipped_config(tmp_path):
     # Stock settings (rate 5e-5, no warmup, ...) lag even before the tuned run leaves the unigram plateau,
     # where the tuned run's lead is smallest (4.2% measured at these steps).
     assert before["eval_loss"] > 1.02 * shipped["eval_loss"]
+
+
+def test_threads_option(corpus_dir, tmp_path):
+    """--threads sets PyTorch's CPU threads (default: the cores this process may use); 0 is refused."""
+    import os
+
+    from toolkit.training import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(1) == 1 == torch.get_num_threads()
+        assert set_threads() == len(os.sched_getaffinity(0)) == torch.get_num_threads()
+        with pytest.raises(ToolkitInputError, match="--threads must be at least 1"):
+            set_threads(0)
+        pretrain.main(tiny_recipe_flags(corpus_dir, tmp_path / "o", "--threads", "1", "--max_steps", "1"))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

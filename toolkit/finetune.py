@@ -26,10 +26,10 @@ from ._labelled import ClassificationExample, NERSentence
 from ._presets import FINETUNE_DROPOUT, FINETUNE_SETTINGS, apply_settings, preset_of
 from ._report import save_finetune_outputs
 from ._surgery import adjust_embeddings, freeze_parameters, uniform_top_attention
-from .config import FinetuneArguments
+from .config import FinetuneArguments, RunArguments
 from .hub import HubTarget, hub_target_from_args
 from .rundir import input_files, option_group, prepare_output_dir, run_fingerprint
-from .training import prepare_training_args, setup_logging
+from .training import prepare_training_args, set_threads, setup_logging
 
 __all__ = [
     "apply_finetuning_settings",
@@ -141,19 +141,20 @@ class FinetuneStart:
 
 
 def start_finetuning(
-    ft: FinetuneArguments, overwrite: bool, args: TrainingArguments, *, recipe: str, task: str
+    ft: FinetuneArguments, run: RunArguments, args: TrainingArguments, *, recipe: str, task: str
 ) -> FinetuneStart:
     """The first step of both fine-tuning recipes, in seconds and before any data is read: logging, option
     checks, the seed, the starting checkpoint's tokenizer, the hub pre-flight and the output directory
     (writable, and new or this same run to resume; see :func:`toolkit.rundir.prepare_output_dir`)."""
     setup_logging(args)
+    set_threads(run.threads)
     validate_finetune_options(ft, args, task=task)
     tokenizer = load_checkpoint_tokenizer(ft.model_name_or_path)
     apply_finetuning_settings(ft, args, task=task)
     set_seed(args.seed)
     prepare_training_args(args, group_by_length=ft.group_by_length)
     resume_from = prepare_output_dir(
-        args, recipe=recipe, fingerprint=finetuning_fingerprint(ft), overwrite=overwrite
+        args, recipe=recipe, fingerprint=finetuning_fingerprint(ft), overwrite=run.overwrite_output_dir
     )
     hub = hub_target_from_args(args)  # after the output directory: a refused run creates no repository
     return FinetuneStart(tokenizer, hub, resume_from)

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import torch
 from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint, has_length
@@ -28,6 +29,7 @@ __all__ = [
     "prepare_training_args",
     "print_run_summary",
     "run_cli",
+    "set_threads",
     "setup_cli_logging",
     "setup_logging",
     "training_command",
@@ -198,6 +200,27 @@ def print_run_summary(title: str, figures: dict, output_dir: str | os.PathLike, 
     text = f"\n{title}: {shown}\nSaved to {output_dir}\nLoad it with: {how_to_load}\n"
     print(text)
     return text
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Use ``threads`` CPU threads in PyTorch (default: the cores this process may use, which a container or
+    ``taskset`` can make fewer than the machine's); log and return the number.
+
+    Raises:
+        ToolkitInputError: ``threads`` below 1.
+    """
+    if threads is not None and threads < 1:
+        raise ToolkitInputError(f"--threads must be at least 1, got {threads}")
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = threads or available
+    torch.set_num_threads(n)
+    logger.info(
+        "PyTorch CPU threads: %d (%s; %d cores available)",
+        n,
+        "--threads" if threads else "default",
+        available,
+    )
+    return n
 
 
 def setup_cli_logging() -> None:
