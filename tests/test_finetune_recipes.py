@@ -721,3 +721,33 @@ def test_finetuning_settings_follow_the_checkpoint_size(tmp_path, caplog):
         [FinetuneArguments, TrainingArguments], model_name_or_path=tmp_path / "odd", output_dir="o"
     )
     assert apply_finetuning_settings(ft, args, task="classification") == {} and args.learning_rate == 5e-5
+
+
+def test_settings_respect_code_and_dropout_free_checkpoints(tmp_path):
+    """Arguments built in code keep their values; a checkpoint of no preset's size pretrained without
+    dropout fine-tunes with dropout 0.1."""
+    from transformers import BertConfig, TrainingArguments
+
+    from toolkit.config import FinetuneArguments, parse_config
+    from toolkit.finetune import apply_finetuning_settings
+
+    BertConfig(
+        hidden_size=48, num_hidden_layers=3, num_attention_heads=2, hidden_dropout_prob=0.0
+    ).save_pretrained(tmp_path / "odd")
+    ft = FinetuneArguments(model_name_or_path=str(tmp_path / "odd"), dropout=0.0)
+    args = TrainingArguments(output_dir=str(tmp_path / "o"), learning_rate=3e-5)
+    assert apply_finetuning_settings(ft, args, task="classification") == {}
+    assert (ft.dropout, args.learning_rate) == (0.0, 3e-5)
+    ft, args = parse_config(
+        [FinetuneArguments, TrainingArguments], model_name_or_path=tmp_path / "odd", output_dir="o"
+    )
+    apply_finetuning_settings(ft, args, task="classification")
+    assert ft.dropout == 0.1 and args.learning_rate == 5e-5
+
+
+def test_config_file_given_with_an_equals_sign(tmp_path):
+    from toolkit.config import FinetuneArguments, parse_config
+
+    (tmp_path / "c.yaml").write_text("max_length: 77\n")
+    (ft,) = parse_config([FinetuneArguments], [f"--config={tmp_path / 'c.yaml'}"])
+    assert ft.max_length == 77 and ft.option_sources["max_length"].startswith("config file")

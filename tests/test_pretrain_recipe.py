@@ -562,3 +562,17 @@ def test_threads_option(corpus_dir, tmp_path):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_preset_yaml_of_ones_own_gets_the_settings_of_its_size(tmp_path):
+    from transformers import TrainingArguments
+
+    from toolkit._presets import preset_path
+    from toolkit.config import MLMArguments, parse_config
+    from toolkit.pretrain import apply_pretraining_settings
+
+    mine = tmp_path / "my_tiny.yaml"
+    mine.write_text(preset_path("tiny").read_text())
+    mlm, args = parse_config([MLMArguments, TrainingArguments], preset=mine, output_dir=str(tmp_path))
+    apply_pretraining_settings(mlm, args)
+    assert (args.learning_rate, mlm.position_init) == (2e-3, "sinusoidal")

@@ -66,8 +66,12 @@ def preset_of(config) -> str | None:
 
 def apply_settings(target, settings: dict, *, source: str) -> dict[str, str]:
     """Set each of ``settings`` on ``target`` (an arguments dataclass from ``parse_config``) unless the user
-    gave it; return where every one of them came from (``source``, or the user's config file or flag)."""
-    given = getattr(target, "explicit_options", set())
+    gave it; return where every one of them came from (``source``, or the user's config file or flag).
+    Arguments built in code (not parsed) are left as they are: nothing says which values were chosen.
+    DeepSpeed's copy of the training settings ("auto" values) is refreshed after a change."""
+    if not hasattr(target, "explicit_options"):  # built in code, not parsed: every value is the caller's
+        return {}
+    given = target.explicit_options
     origins = getattr(target, "option_sources", {})
     report = {}
     for key, value in settings.items():
@@ -76,6 +80,9 @@ def apply_settings(target, settings: dict, *, source: str) -> dict[str, str]:
         else:
             setattr(target, key, value)
             report[key] = f"{value!r} ({source})"
+    deepspeed = getattr(target, "hf_deepspeed_config", None)
+    if deepspeed is not None and report:
+        deepspeed.trainer_config_process(target)
     return report
 
 

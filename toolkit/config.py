@@ -237,8 +237,8 @@ class FinetuneArguments:
     dropout: float | None = field(
         default=None,
         metadata={
-            "help": "Hidden and attention dropout while fine-tuning (default: the checkpoint's own). Lets a "
-            "model pretrained without dropout be fine-tuned with it."
+            "help": "Hidden and attention dropout while fine-tuning (default: 0.1 for a checkpoint of a preset's "
+            "size or one pretrained without dropout, else the checkpoint's own)."
         },
     )
     uniform_top_attention: bool = field(
@@ -474,6 +474,7 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = N
         _names(options_to_argv(options)), "keyword option"
     )
     argv += options_to_argv(options)
+    argv = [p for a in argv for p in (a.split("=", 1) if a.startswith("--config=") else [a])]  # --config=FILE
     if "--config" in argv:
         i = argv.index("--config")
         if i + 1 >= len(argv):

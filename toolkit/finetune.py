@@ -106,21 +106,30 @@ def validate_finetune_options(ft: FinetuneArguments, args: TrainingArguments, *,
 def apply_finetuning_settings(ft: FinetuneArguments, args: TrainingArguments, *, task: str) -> dict[str, str]:
     """Fill in the settings that suit the starting checkpoint's size (rate, batch, warmup, weight decay,
     epochs, dropout; see ``toolkit._presets.FINETUNE_SETTINGS``) wherever the user set nothing, and log every
-    value with where it came from. A checkpoint of no preset's size keeps the stock settings.
+    value with where it came from. A checkpoint of no preset's size keeps the stock settings, except that one
+    pretrained without dropout gets it back.
 
     Returns:
         ``{setting: "value (source)"}``, as logged.
     """
     try:
-        name = preset_of(AutoConfig.from_pretrained(ft.model_name_or_path))
+        config = AutoConfig.from_pretrained(ft.model_name_or_path)
     except (OSError, ValueError):
-        name = None  # load_finetune_model reports a bad checkpoint
+        return {}  # load_finetune_model reports a bad checkpoint
+    name = preset_of(config)
     if name is None:
+        # A checkpoint pretrained without dropout (as the toolkit pretrains) fine-tunes with it, whatever its size.
+        report = {}
+        if getattr(config, "hidden_dropout_prob", None) == 0:
+            report = apply_settings(
+                ft, {"dropout": FINETUNE_DROPOUT}, source="checkpoint pretrained without dropout"
+            )
         logger.info(
-            "Training settings: %s matches no size preset; stock TrainingArguments defaults",
+            "Training settings: %s matches no size preset; stock TrainingArguments defaults%s",
             ft.model_name_or_path,
+            f"; dropout = {report['dropout']}" if report else "",
         )
-        return {}
+        return report
     settings = dict(FINETUNE_SETTINGS[name])
     if task == "ner" and name == "tiny":
         settings["num_train_epochs"] = 10  # the NER configs' budget: 3 epochs left the tagger underfitted

@@ -148,6 +148,8 @@ def apply_pretraining_settings(mlm: MLMArguments, args: TrainingArguments) -> di
             name = None  # build_mlm_model reports a bad checkpoint
     else:
         name = mlm.preset or DEFAULT_PRESET
+        if name not in PRESET_NAMES:  # a preset YAML of one's own: the settings of the preset of its size
+            name = preset_of(load_preset(name)) or name
     report = apply_settings(args, PRETRAIN_SETTINGS.get(name, {}), source=f"{name} preset")
     if not mlm.model_name_or_path and name in PRESET_NAMES:
         report |= apply_settings(
