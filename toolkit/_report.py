@@ -99,14 +99,9 @@ def card_metrics(results: dict) -> dict[str, float]:
     }
 
 
-def headline_split(results: dict) -> list[tuple[str, dict]]:
-    """The test split's scalar scores if there is one, else the validation split's, as ``[(split, scores)]``."""
-    for split in ("test", "validation"):
-        if split in results:
-            return [
-                (split, {k: v for k, v in results[split].items() if k in _HEADLINE and isinstance(v, float)})
-            ]
-    return []
+def headline_split(results: dict) -> str | None:
+    """The split whose scores head a run's report: ``"test"`` if it was scored, else ``"validation"``."""
+    return next((split for split in ("test", "validation") if split in results), None)
 
 
 _HEADLINE = ("accuracy", "macro_f1", "overall_f1", "strict_overall_f1")
@@ -114,10 +109,8 @@ _HEADLINE = ("accuracy", "macro_f1", "overall_f1", "strict_overall_f1")
 
 def headline_metrics(results: dict, keys: Sequence[str]) -> dict[str, float]:
     """The ``keys`` of the test split's scores if there is one, else the validation split's (for cards)."""
-    for split in ("test", "validation"):
-        if split in results:
-            return {k: results[split][k] for k in keys if k in results[split]}
-    return {}
+    split = headline_split(results)
+    return {k: results[split][k] for k in keys if k in results[split]} if split else {}
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
@@ -177,7 +170,10 @@ def save_finetune_outputs(
     if hub:
         push_output_dir(args.output_dir, hub)
     figures = {"train_loss": results.get("train", {}).get("train_loss")}
-    figures |= {f"{split} {k}": v for split, scores in headline_split(results) for k, v in scores.items()}
+    split = headline_split(results)
+    if split:
+        scores = results[split].items()
+        figures |= {f"{split} {k}": v for k, v in scores if k in _HEADLINE and isinstance(v, float)}
     print_run_summary(
         f"Fine-tuning done ({task})", figures, args.output_dir, how_to_load.replace("MODEL", args.output_dir)
     )

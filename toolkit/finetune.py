@@ -10,7 +10,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
 from transformers import (
     AutoConfig,
     AutoTokenizer,
@@ -29,7 +28,7 @@ from ._surgery import adjust_embeddings, freeze_parameters, uniform_top_attentio
 from .config import FinetuneArguments, RunArguments
 from .hub import HubTarget, hub_target_from_args
 from .rundir import input_files, option_group, prepare_output_dir, run_fingerprint
-from .training import prepare_training_args, set_threads, setup_logging
+from .training import check_precision, prepare_training_args, set_threads, setup_logging
 
 __all__ = [
     "apply_finetuning_settings",
@@ -97,10 +96,7 @@ def validate_finetune_options(ft: FinetuneArguments, args: TrainingArguments, *,
         raise ToolkitInputError("--uniform_top_attention is for classification: NER reads every position")
     if ft.validation_split and ft.validation_file:
         raise ToolkitInputError("give either --validation_file or --validation_split, not both")
-    if args.bf16 and (args.use_cpu or not torch.cuda.is_available()):
-        raise ToolkitInputError(
-            "--bf16 on CPU: a CPU bf16 matmul is far slower than fp32 here; train in fp32"
-        )
+    check_precision(args)
 
 
 def apply_finetuning_settings(ft: FinetuneArguments, args: TrainingArguments, *, task: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
-import torch
 from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerBase, TrainingArguments, pipeline
 
 from ._corpus import iter_texts
@@ -41,7 +40,7 @@ from ._surgery import DEFAULT_POSITION_RMS, check_position_init, init_position_e
 from ._tokenizer import check_tokenizer_health, load_tokenizer, tokenizer_report, train_wordpiece_tokenizer
 from .config import CorpusArguments, MLMArguments, TokenizerArguments
 from .rundir import input_files, option_group, run_fingerprint
-from .training import ToolkitTrainer, perplexity
+from .training import ToolkitTrainer, check_precision, perplexity
 
 __all__ = [
     # the building blocks the pretraining steps use, for scripts that compose their own
@@ -111,10 +110,7 @@ def validate_pretrain_options(
     )
     if mlm.block_size < 8:
         raise ToolkitInputError(f"--block_size {mlm.block_size} is too small (at least 8)")
-    if args.bf16 and (args.use_cpu or not torch.cuda.is_available()):
-        raise ToolkitInputError(
-            "--bf16 on CPU: a CPU bf16 matmul is far slower than fp32 here; train in fp32"
-        )
+    check_precision(args)
     if args.eval_strategy != "no" and not (
         corpus.validation_files or corpus.validation_split or corpus.dataset_name
     ):

@@ -202,16 +202,17 @@ def _prepare(args: TrainingArguments, *, recipe: str, fingerprint: dict, overwri
             logger.warning("--overwrite_output_dir: starting over in %s", output_dir)
         resume_from = None
     else:
-        problem = _check_same_run(read_run_record(output_dir), recipe, fingerprint)
+        record, entries = read_run_record(output_dir), _user_entries(output_dir)
+        problem = _check_same_run(record, recipe, fingerprint)
         if problem and not checkpoints and not any((output_dir / name).exists() for name in _RESULTS):
             # that run ended before its first checkpoint or result (bad input, a crash): nothing to keep
             logger.info(
                 "%s: the run recorded there left no checkpoint or result; starting this run", output_dir
             )
             problem = None
-        if problem is None and not read_run_record(output_dir) and _user_entries(output_dir):
-            shown = ", ".join(_user_entries(output_dir)[:5])
-            problem = f"is not empty and holds no run of this toolkit ({shown}{', ...' if len(_user_entries(output_dir)) > 5 else ''})"
+        if problem is None and not record and entries:
+            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+            problem = f"is not empty and holds no run of this toolkit ({shown})"
         if problem:
             raise _refuse(output_dir, problem)
         resume_from = None

@@ -23,6 +23,7 @@ from .rundir import read_run_record, write_run_record
 
 __all__ = [
     "ToolkitTrainer",
+    "check_precision",
     "format_duration",
     "perplexity",
     "plot_loss_curve",
@@ -221,6 +222,18 @@ def set_threads(threads: int | None = None) -> int:
         available,
     )
     return n
+
+
+def check_precision(args: TrainingArguments) -> None:
+    """Refuse bf16 training on a CPU (its bf16 matmul is far slower than fp32), for every training recipe.
+
+    Raises:
+        ToolkitInputError: ``--bf16`` without a CUDA device.
+    """
+    if args.bf16 and (args.use_cpu or not torch.cuda.is_available()):
+        raise ToolkitInputError(
+            "--bf16 on CPU: a CPU bf16 matmul is far slower than fp32 here; train in fp32"
+        )
 
 
 def setup_cli_logging() -> None:
