@@ -41,6 +41,7 @@ from pathlib import Path
 from benchmarks._common import RECIPES
 from recipes import pretrain, train_classifier, train_ner
 from toolkit.config import options_to_argv
+from toolkit.presets import finetune_settings
 
 # Each recipe is called as ``recipe.main(**options)``; the flags it stands for are recorded.
 
@@ -144,11 +145,13 @@ def task_config(task: str, kind: str) -> dict:
     return yaml.safe_load((CONFIGS / kind / f"{task}.yaml").read_text(encoding="utf-8"))
 
 
-def config_rate(config: dict | None) -> float | None:
-    """A task config's learning rate as a number (YAML reads ``1e-3``, without a dot, as a string);
-    ``config`` is None for --smoke, whose fine-tuning runs read no config."""
+def config_rate(config: dict | None, preset: str, kind: str) -> float:
+    """The rate a task's run trains at without an override: its config's (YAML reads ``1e-3``, without a dot,
+    as a string), else the one the recipe takes for a checkpoint of ``preset``'s size. ``config`` is None for
+    --smoke, whose fine-tuning runs read no config."""
     rate = (config or {}).get("learning_rate")
-    return None if rate is None else float(rate)
+    task = "ner" if kind == "ner" else "classification"
+    return finetune_settings(preset, task)["learning_rate"] if rate is None else float(rate)
 
 
 def parse_rate_grid(items: list[str] | None) -> tuple[list[float], dict[str, list[float]]]:
@@ -174,9 +177,9 @@ def parse_rate_grid(items: list[str] | None) -> tuple[list[float], dict[str, lis
     return default, per_task
 
 
-def learning_rate_grid(task: str, split: str, config: dict | None, opts) -> list[float | None]:
-    """The rates to try on ``task``; ``None`` stands for the config's own rate (run without an override, so
-    its command matches a run made without a grid and ``--resume`` can reuse it)."""
+def learning_rate_grid(task: str, split: str, config: dict | None, opts, own: float) -> list[float | None]:
+    """The rates to try on ``task``; ``None`` stands for its own rate ``own`` (see :func:`config_rate`: run
+    without an override, so its command matches a run made without a grid and ``--resume`` can reuse it)."""
     default, per_task = parse_rate_grid(opts.learning_rates)
     grid = per_task.get(task, default)
     if not grid:
@@ -187,8 +190,7 @@ def learning_rate_grid(task: str, split: str, config: dict | None, opts) -> list
     if config is not None and not (config.get("validation_file") or config.get("validation_split")):
         print(f"{task}: no validation split to choose a learning rate on; using the config's rate only")
         return [None]
-    own = config_rate(config)
-    rates = [None if own is not None and abs(rate - own) <= 1e-12 * own else rate for rate in grid]
+    rates = [None if abs(rate - own) <= 1e-12 * own else rate for rate in grid]
     return list(dict.fromkeys(rates))  # a rate given twice (or as the config's) runs once
 
 
@@ -511,7 +513,8 @@ def run_row(preset: str, lang: str, out: Path, opts, smoke: dict | None, done: d
     for task, kind, split, metric in TASKS[lang]:
         recipe = train_classifier if kind == "classify" else train_ner
         config = None if smoke else task_config(task, kind)
-        rates, own_rate = learning_rate_grid(task, split, config, opts), config_rate(config)
+        own_rate = config_rate(config, preset, kind)
+        rates = learning_rate_grid(task, split, config, opts, own_rate)
         runs = []
         for seed in opts.seeds:
             for label, start_from in (("pretrained", model_dir), ("random_init", twin)):

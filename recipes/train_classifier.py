@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Fine-tune a BERT-like checkpoint for text classification: single-label, multi-label or sentence pairs.
+r"""Fine-tune a BERT-like checkpoint for text classification: single-label, multi-label or sentence pairs.
 
     python recipes/train_classifier.py --config recipes/configs/classify/sst2.yaml
     python recipes/train_classifier.py --model_name_or_path out/tiny_en --train_file train.csv \
@@ -14,7 +14,15 @@ from __future__ import annotations
 import logging
 import os
 
-from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, TrainingArguments
+from transformers import TrainingArguments
+
+from toolkit.config import ClassifierArguments, RunArguments, answer_help, parse_config
+
+OPTIONS = [ClassifierArguments, RunArguments, TrainingArguments]
+if __name__ == "__main__":  # --help before the heavy imports below: about 2 s instead of 5
+    answer_help(OPTIONS, __doc__)
+
+from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
 from toolkit import ToolkitTrainer
 from toolkit.classify import (
@@ -24,7 +32,6 @@ from toolkit.classify import (
     score_classification,
     write_classification_predictions,
 )
-from toolkit.config import FinetuneArguments, RunArguments, parse_config
 from toolkit.finetune import finetune_model, padded_collator, save_finetune_outputs, start_finetuning
 from toolkit.training import run_cli
 
@@ -33,7 +40,7 @@ logger = logging.getLogger("train_classifier")
 
 def main(argv: list[str] | None = None, **options) -> dict:
     # 1. Configuration, option checks, tokenizer, hub pre-flight and output directory: before any data.
-    ft, run, args = parse_config([FinetuneArguments, RunArguments, TrainingArguments], argv, **options)
+    ft, run, args = parse_config(OPTIONS, argv, description=__doc__, **options)
     start = start_finetuning(ft, run, args, recipe="train_classifier", task="classification")
 
     # 2. Data: read and validate every split; labels come from the training split; hold-out and caps.

@@ -506,7 +506,9 @@ def test_uniform_top_attention_in_the_recipes(base_model, labelled, tmp_path, mo
     )
     assert "train" in results and applied == ["BertForSequenceClassification"]
     assert "| top-layer attention started uniform | True |" in (tmp_path / "clf" / "README.md").read_text()
-    with pytest.raises(ToolkitInputError, match="--uniform_top_attention is for classification"):
+    with pytest.raises(
+        ToolkitInputError, match="--uniform_top_attention .* is an option of train_classifier.py only"
+    ):
         train_ner.main([*flags, "--train_file", str(tmp_path / "absent.txt"), *_common(tmp_path / "ner")])
 
 

@@ -149,6 +149,7 @@ def test_ner_audit_warns_when_many_words_are_unknown(tokenizer, caplog):
 
 def test_demo_ner_data_and_showcase_are_covered_by_the_demo_vocabulary(tmp_path):
     from recipes import demo
+    from toolkit.config import TokenizerArguments
     from toolkit.demo import write_demo_corpus, write_demo_labelled
 
     config = yaml.safe_load((ROOT / "recipes" / "configs" / "pretrain" / "demo.yaml").read_text())
@@ -156,7 +157,7 @@ def test_demo_ner_data_and_showcase_are_covered_by_the_demo_vocabulary(tmp_path)
     tok = train_wordpiece_tokenizer(
         corpus["train"].read_text(encoding="utf-8").splitlines(),
         vocab_size=config["vocab_size"],
-        min_frequency=config["min_frequency"],
+        min_frequency=config.get("min_frequency", TokenizerArguments.min_frequency),
         show_progress=False,
     )
     for text in demo.NER_EXAMPLES:

@@ -10,6 +10,7 @@ from toolkit import PRESET_NAMES, ToolkitInputError, count_size, load_preset
 from toolkit._presets import format_preset_table, parse_overrides, preset_table
 from toolkit.config import CorpusArguments, MLMArguments, TokenizerArguments, parse_config
 from toolkit.presets import main as presets_main
+from toolkit.pretrain import apply_pretraining_settings
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "pretrain"
 EXPECTED = {"tiny": (2, 128), "mini": (4, 256), "small": (4, 512), "medium": (8, 512), "base": (12, 768)}
@@ -117,6 +118,7 @@ def test_the_mini_english_schedule_keeps_most_of_its_rate_through_the_plateau():
     _, _, mlm, args = parse_config(
         ARG_TYPES, ["--config", str(CONFIG_DIR / "mini_en.yaml"), "--output_dir", "unused"]
     )
+    apply_pretraining_settings(mlm, args)  # the mini preset's rate and batch: the config leaves them to it
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
     schedule = get_scheduler(
         args.lr_scheduler_type,

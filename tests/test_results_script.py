@@ -203,30 +203,36 @@ def test_results_merge_rejects_unreadable_file(tmp_path):
         results.main(["--merge", str(bad), "--output_dir", str(tmp_path / "out")])
 
 
-def test_learning_rate_grid_uses_the_configs_rate_once():
+def test_learning_rate_grid_uses_the_runs_own_rate_once():
     opts = argparse.Namespace(learning_rates=[3e-4, 1e-3, 0.001])
-    # conll2003.yaml's own rate (0.001) runs without an override (None), and only once.
-    conll, sst2, msra = (
+    conll, sst2, msra, chn = (
         results.task_config("conll2003", "ner"),
         results.task_config("sst2", "classify"),
         results.task_config("msra", "ner"),
+        results.task_config("chnsenticorp", "classify"),
     )
-    assert results.learning_rate_grid("conll2003", "test", conll, opts) == [3e-4, None]
+    # A config without a rate trains at its checkpoint size's (tiny: 0.001; mini: 0.0005); one with a rate at
+    # that one. The own rate runs without an override (None), and only once.
+    assert results.config_rate(conll, "tiny", "ner") == 0.001
+    assert results.config_rate(conll, "mini", "ner") == 0.0005
+    assert results.config_rate(chn, "tiny", "classify") == 0.0003
+    assert results.config_rate(None, "tiny", "classify") == 0.001  # --smoke: no config
+    own = results.config_rate(conll, "tiny", "ner")
+    assert results.learning_rate_grid("conll2003", "test", conll, opts, own) == [3e-4, None]
     # sst2.yaml scores GLUE dev as its test split and holds out part of training to choose on.
     assert sst2["validation_split"] > 0 and "validation_file" not in sst2
     assert sst2["test_file"].endswith("dev.jsonl")
-    assert results.learning_rate_grid("sst2", "test", sst2, opts) == [3e-4, None]
+    assert results.learning_rate_grid("sst2", "test", sst2, opts, own) == [3e-4, None]
     # A task that reports its validation split never chooses on it.
-    assert results.learning_rate_grid("sst2", "validation", sst2, opts) == [None]
+    assert results.learning_rate_grid("sst2", "validation", sst2, opts, own) == [None]
     assert msra["validation_split"] > 0 and "validation_file" not in msra  # a held-out part chooses
-    assert results.learning_rate_grid("msra", "test", msra, opts) == [3e-4, None]
-    assert results.config_rate(msra) == 0.001
+    assert results.learning_rate_grid("msra", "test", msra, opts, own) == [3e-4, None]
     no_dev = {key: value for key, value in msra.items() if key != "validation_split"}
-    assert results.learning_rate_grid("msra", "test", no_dev, opts) == [None]  # nothing to choose on
+    assert results.learning_rate_grid("msra", "test", no_dev, opts, own) == [None]  # nothing to choose on
     # A task's own grid replaces the common one for that task only.
     opts = argparse.Namespace(learning_rates=["3e-4", "1e-3", "msra=1e-3,3e-3"])
-    assert results.learning_rate_grid("msra", "test", msra, opts) == [None, 3e-3]
-    assert results.learning_rate_grid("conll2003", "test", conll, opts) == [3e-4, None]
+    assert results.learning_rate_grid("msra", "test", msra, opts, own) == [None, 3e-3]
+    assert results.learning_rate_grid("conll2003", "test", conll, opts, own) == [3e-4, None]
 
 
 @pytest.mark.parametrize(
@@ -246,7 +252,8 @@ def test_results_learning_rate_grid_selects_on_validation(tmp_path, monkeypatch)
 
     def fake_main(argv=None, **options):
         assert argv is None  # called with options, not flags
-        rate = float(options["learning_rate"]) if options.get("learning_rate") is not None else None
+        # without an override the run trains at its own rate: a tiny-size checkpoint's 1e-3
+        rate = float(options["learning_rate"]) if options.get("learning_rate") is not None else 1e-3
         pretrained = "pretrain_" in str(options["model_name_or_path"])
         dev, test = scores.get((pretrained, rate), (0.5, 0.5))
         calls.append((pretrained, rate))

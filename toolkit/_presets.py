@@ -48,7 +48,16 @@ FINETUNE_SETTINGS = {
     "medium": {**_FINETUNE_COMMON, "learning_rate": 1e-4},
     "base": {**_FINETUNE_COMMON, "learning_rate": 5e-5},
 }
+# NER on a tiny checkpoint: the NER configs' budget (3 epochs left the tagger underfitted).
+FINETUNE_NER_SETTINGS = {"tiny": {"num_train_epochs": 10}}
 FINETUNE_DROPOUT = 0.1
+DEFAULT_SAVE_TOTAL_LIMIT = 3  # checkpoints kept when --save_total_limit is not set (every recipe)
+
+
+def finetune_settings(size: str, task: str) -> dict:
+    """The fine-tuning settings for a checkpoint of preset size ``size`` on ``task`` ("classification" or
+    "ner"): what the recipes use wherever the user set nothing."""
+    return FINETUNE_SETTINGS[size] | (FINETUNE_NER_SETTINGS.get(size, {}) if task == "ner" else {})
 
 
 def preset_of(config) -> str | None:

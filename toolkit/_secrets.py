@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 TOKEN_ENV_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 # Every spelling of a token flag the toolkit's parsers accept (prefix matching is off in every parser).
@@ -60,15 +61,19 @@ def redact_argv(argv: list[str]) -> list[str]:
     return [redact(a) for a in out]
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 class RedactingFilter(logging.Filter):
-    """A logging filter that masks known secrets in the formatted message of every record."""
+    """A logging filter that masks known secrets in the formatted message of every record, and drops terminal
+    colour codes (transformers writes its load report with them whatever the output is: in a log file or a
+    pipe they show as ``[1m...[0m``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if known_secrets():
-            message = record.getMessage()
-            masked = redact(message)
-            if masked != message:
-                record.msg, record.args = masked, None
+        message = record.getMessage()
+        clean = _ANSI.sub("", redact(message) if known_secrets() else message)
+        if clean != message:
+            record.msg, record.args = clean, None
         return True
 
 

@@ -6,27 +6,33 @@ YAML file are errors, not silently ignored.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar, get_type_hints
 
 import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from ._errors import ToolkitInputError
+from ._presets import DEFAULT_SAVE_TOTAL_LIMIT, FINETUNE_SETTINGS, PRETRAIN_SETTINGS, finetune_settings
 from ._secrets import redact_argv
 
 __all__ = [
+    "ClassifierArguments",
     "CorpusArguments",
     "ExtractArguments",
     "FinetuneArguments",
     "MLMArguments",
+    "NERArguments",
     "RunArguments",
     "TokenizerArguments",
+    "answer_help",
     "options_to_argv",
     "parse_config",
     "yaml_to_argv",
@@ -114,7 +120,11 @@ class MLMArguments:
     )
     config_overrides: str | None = field(
         default=None,
-        metadata={"help": "BertConfig overrides, e.g. 'num_hidden_layers=3,hidden_dropout_prob=0'."},
+        metadata={
+            "help": "BertConfig overrides, e.g. 'num_hidden_layers=3,hidden_dropout_prob=0.1'. A fresh model of a "
+            "preset's size pretrains without dropout (hidden_dropout_prob=0, attention_probs_dropout_prob=0) "
+            "unless these set it."
+        },
     )
     model_name_or_path: str | None = field(
         default=None,
@@ -139,7 +149,8 @@ class MLMArguments:
         default="random",
         metadata={
             "help": "Start of a fresh model's position embeddings: 'random' (normal, BERT's) or 'sinusoidal' "
-            "(sine/cosine table, still trained; lets attention find relative offsets from the first step)."
+            "(sine/cosine table, still trained; lets attention find relative offsets from the first step). "
+            "Default: sinusoidal for a fresh model of a preset's size, else random."
         },
     )
     position_init_rms: float | None = field(
@@ -285,6 +296,45 @@ class FinetuneArguments:
     )
 
 
+# Options that only one fine-tuning recipe reads: the other recipe's --help hides them and its parser refuses
+# them (silently ignoring them would let a user believe they had an effect).
+TASK_OPTIONS = {
+    "classification": (
+        "dataset_name",
+        "dataset_config",
+        "text_column",
+        "text_pair_column",
+        "label_column",
+        "multi_label",
+        "label_separator",
+        "uniform_top_attention",
+    ),
+    "ner": (
+        "token_column",
+        "tag_column",
+        "tagging_scheme",
+        "label_all_tokens",
+        "stride",
+        "constrained_decoding",
+    ),
+}
+RECIPE_OF_TASK = {"classification": "train_classifier.py", "ner": "train_ner.py"}
+
+
+@dataclass
+class ClassifierArguments(FinetuneArguments):
+    """Data, model and task options of the text-classification recipe."""
+
+    task: ClassVar[str] = "classification"
+
+
+@dataclass
+class NERArguments(FinetuneArguments):
+    """Data, model and task options of the named-entity recognition recipe."""
+
+    task: ClassVar[str] = "ner"
+
+
 @dataclass
 class ExtractArguments:
     """Vector extraction (``recipes/extract_vectors.py``): checkpoint, inputs, output, mode."""
@@ -423,12 +473,183 @@ def _has_accelerator() -> bool:
     return False
 
 
+# The TrainingArguments options most runs set: ``--help`` lists these, ``--help-all`` all of them.
+COMMON_TRAINING_OPTIONS = (
+    "output_dir",
+    "max_steps",
+    "num_train_epochs",
+    "learning_rate",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+    "warmup_steps",
+    "weight_decay",
+    "adam_beta2",
+    "lr_scheduler_type",
+    "eval_strategy",
+    "eval_steps",
+    "save_strategy",
+    "save_steps",
+    "save_total_limit",
+    "logging_steps",
+    "seed",
+    "report_to",
+    "push_to_hub",
+    "hub_model_id",
+    "hub_token",
+    "hub_private_repo",
+)
+HELP_FLAGS = ("-h", "--help", "--help-all")
+
+
+def _training_defaults(dataclass_types: Sequence[type]) -> dict[str, str]:
+    """What ``--help`` says about the defaults the recipes fill in (``toolkit._presets``), in place of
+    ``TrainingArguments``' stock ones, which those recipes do not use."""
+
+    def by_size(table: dict, key: str) -> str:
+        values = {name: f"{settings[key]:g}" for name, settings in table.items()}
+        if len(set(values.values())) == 1:
+            return f"{next(iter(values.values()))} for every preset"
+        return ", ".join(f"{name} {value}" for name, value in values.items())
+
+    notes = {
+        "logging_steps": "about max_steps/20 when max_steps is set",
+        "save_total_limit": str(DEFAULT_SAVE_TOTAL_LIMIT),
+    }
+    if MLMArguments in dataclass_types:
+        some = next(iter(PRETRAIN_SETTINGS.values()))
+        notes |= {key: f"by --preset: {by_size(PRETRAIN_SETTINGS, key)}" for key in some}
+    elif any(issubclass(t, FinetuneArguments) for t in dataclass_types):
+        task = "ner" if NERArguments in dataclass_types else "classification"
+        table = {name: finetune_settings(name, task) for name in FINETUNE_SETTINGS}
+        notes |= {
+            key: f"by the checkpoint's size: {by_size(table, key)}; stock for other sizes"
+            for key in next(iter(table.values()))
+        }
+    return notes
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help as a user reads it: each option once (``--max_steps N``, not also ``--max-steps``), a default only
+    where it says something, the recipe's docstring with its examples as written."""
+
+    def _format_action_invocation(self, action):
+        if not action.option_strings:
+            return super()._format_action_invocation(action)
+        name = action.option_strings[-1] if action.option_strings[0] == "-h" else action.option_strings[0]
+        if action.nargs == 0:
+            return name
+        metavar = action.metavar or action.dest.upper()
+        if action.choices is not None:
+            metavar = "{" + ",".join(map(str, action.choices)) + "}"
+        if action.nargs == "?":
+            return f"{name} [true|false]" if action.const is True else f"{name} [{metavar}]"
+        if action.nargs == "+":
+            return f"{name} {metavar} [...]"
+        return f"{name} {metavar}"
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        shown = action.default not in (None, argparse.SUPPRESS, "") and action.nargs != 0
+        if shown and "default" not in text.lower():
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(HfArgumentParser):
-    """Argument errors (a bad value, a missing one) as :class:`ToolkitInputError`, so that recipes report them
-    as every other input error, with any token masked, instead of argparse printing them itself."""
+    """One argument group per dataclass, defaults as the recipes fill them in, options of another task hidden;
+    argument errors (a bad value, a missing one) as :class:`ToolkitInputError`, so that recipes report them as
+    every other input error, with any token masked, instead of argparse printing them itself."""
+
+    GROUP_TITLES: ClassVar[dict[str, str]] = {
+        "CorpusArguments": "Corpus",
+        "TokenizerArguments": "Tokenizer",
+        "MLMArguments": "Model and masked-LM objective",
+        "ClassifierArguments": "Data, model and task",
+        "NERArguments": "Data, model and task",
+        "FinetuneArguments": "Data, model and task",
+        "ExtractArguments": "Extraction",
+        "RunArguments": "Run",
+    }
+
+    def __init__(self, dataclass_types: Sequence[type], *, full_help: bool = False, **kwargs):
+        self.full_help = full_help
+        self.training_notes = _training_defaults(dataclass_types)
+        self.hidden_task_options: set[str] = set()
+        super().__init__(list(dataclass_types), formatter_class=_HelpFormatter, allow_abbrev=False, **kwargs)
+        if TrainingArguments in dataclass_types:
+            self.add_argument(
+                "--help-all", action="help", help="Show every option, all of TrainingArguments'."
+            )
+        self.add_argument(  # only for --help: parse_config reads the file before parsing
+            "--config",
+            metavar="FILE",
+            default=argparse.SUPPRESS,
+            help="YAML file of option values; flags win over it.",
+        )
+
+    def _add_dataclass_arguments(self, dtype):
+        training = dtype is TrainingArguments
+        if training:
+            title = "Training (TrainingArguments)" if self.full_help else "Training (the most used options)"
+        else:
+            title = self.GROUP_TITLES.get(dtype.__name__, dtype.__name__)
+        group = self.add_argument_group(title)
+        task = getattr(dtype, "task", None)
+        hidden = {n for other, names in TASK_OPTIONS.items() if task and other != task for n in names}
+        self.hidden_task_options |= hidden
+        hints = get_type_hints(dtype)
+        for f in dataclasses.fields(dtype):
+            if not f.init:
+                continue
+            f.type = hints[f.name]
+            metadata = dict(f.metadata)
+            if training and f.name in self.training_notes:
+                metadata["help"] = (
+                    f"{metadata.get('help', '')} (default: {self.training_notes[f.name]})".strip()
+                )
+            if f.name in hidden or (
+                training and not self.full_help and f.name not in COMMON_TRAINING_OPTIONS
+            ):
+                metadata["help"] = argparse.SUPPRESS
+            before = len(group._group_actions)
+            self._parse_dataclass_field(group, _with(f, metadata))
+            for action in group._group_actions[before + 1 :]:  # the --no_X twin of a True-by-default flag
+                action.help = argparse.SUPPRESS
+            if len(group._group_actions) > before + 1 and metadata.get("help") not in (
+                None,
+                argparse.SUPPRESS,
+            ):
+                group._group_actions[before].help = f"{metadata['help']} Turn off with --no_{f.name}."
+
+    def format_usage(self):
+        return f"usage: {self.prog} [--config FILE] [options]\n"
+
+    def format_help(self):
+        text = super().format_help().replace(super().format_usage(), self.format_usage(), 1)
+        if any(a.dest == "learning_rate" for a in self._actions) and not self.full_help:
+            text += "\nOnly the most used training options are listed: --help-all shows all of TrainingArguments'.\n"
+        return text
 
     def error(self, message: str):
         raise ToolkitInputError(f"{message} (see --help)")
+
+
+def _with(f: dataclasses.Field, metadata: dict) -> dataclasses.Field:
+    """A copy of dataclass field ``f`` with other metadata (the parser reads its help from there)."""
+    copy = dataclasses.field(default=f.default, default_factory=f.default_factory, metadata=metadata)
+    copy.name, copy.type = f.name, f.type
+    return copy
+
+
+def answer_help(dataclass_types: Sequence[type], description: str | None = None) -> None:
+    """If the command line asks for help (``-h``, ``--help``, ``--help-all``), print it and exit.
+
+    A recipe calls this before its heavy imports (models, ``datasets``, the Trainer), so that ``--help``
+    answers in about two seconds rather than five; the text is the one :func:`parse_config` prints.
+    """
+    if any(a in HELP_FLAGS for a in sys.argv[1:]):
+        parse_config(dataclass_types, description=description)
 
 
 def options_to_argv(options: dict) -> list[str]:
@@ -449,12 +670,22 @@ def options_to_argv(options: dict) -> list[str]:
     return argv
 
 
-def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = None, **options) -> tuple:
+def parse_config(
+    dataclass_types: Sequence[type],
+    argv: Sequence[str] | None = None,
+    *,
+    description: str | None = None,
+    **options,
+) -> tuple:
     """Parse ``argv`` (default ``sys.argv[1:]``) into the given dataclasses, honouring ``--config FILE``.
+
+    ``--help`` prints the options grouped by dataclass (of ``TrainingArguments`` only the most used ones;
+    ``--help-all`` prints all) and exits.
 
     Args:
         dataclass_types: the argument dataclasses (``TrainingArguments`` among them).
         argv: the flags.
+        description: shown at the top of ``--help`` (a recipe passes its docstring).
         **options: option values from Python (``output_dir="out", max_steps=4``), parsed as the flags they
             stand for and winning over ``argv`` and the config file; ``config="x.yaml"`` names the file.
 
@@ -488,7 +719,7 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = N
         argv = ["--use_cpu", "true", *argv]
     redact_argv(argv)  # remembers any token given by flag or config file: no message below can show it
     # No prefix matching: an abbreviation (--hub_tok) must be an error, not an option that no check has seen.
-    parser = _Parser(list(dataclass_types), allow_abbrev=False)
+    parser = _Parser(dataclass_types, full_help="--help-all" in argv, description=description)
     parsed = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     *instances, remaining = parsed
     if remaining:
@@ -498,6 +729,15 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = N
     # Which options the user set (config file, flags or keyword options): defaults may adapt to the run only
     # where they were not (see prepare_training_args).
     sources.pop("config", None)
+    foreign = sorted(set(sources) & parser.hidden_task_options)
+    if foreign:
+        owner = {n: task for task, names in TASK_OPTIONS.items() for n in names}
+        raise ToolkitInputError(
+            "; ".join(
+                f"--{n} ({sources[n]}) is an option of {RECIPE_OF_TASK[owner[n]]} only" for n in foreign
+            )
+            + ": this recipe would ignore it"
+        )
     for instance in instances:
         fields = {f.name for f in dataclasses.fields(instance)}
         instance.explicit_options = set(sources) & fields

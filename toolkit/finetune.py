@@ -22,7 +22,7 @@ from transformers import (
 from ._corpus import in_validation_split
 from ._errors import ToolkitInputError
 from ._labelled import ClassificationExample, NERSentence
-from ._presets import FINETUNE_DROPOUT, FINETUNE_SETTINGS, apply_settings, preset_of
+from ._presets import FINETUNE_DROPOUT, apply_settings, finetune_settings, preset_of
 from ._report import save_finetune_outputs
 from ._surgery import adjust_embeddings, freeze_parameters, uniform_top_attention
 from .config import FinetuneArguments, RunArguments
@@ -126,9 +126,7 @@ def apply_finetuning_settings(ft: FinetuneArguments, args: TrainingArguments, *,
             f"; dropout = {report['dropout']}" if report else "",
         )
         return report
-    settings = dict(FINETUNE_SETTINGS[name])
-    if task == "ner" and name == "tiny":
-        settings["num_train_epochs"] = 10  # the NER configs' budget: 3 epochs left the tagger underfitted
+    settings = finetune_settings(name, task)
     report = apply_settings(args, settings, source=f"{name}-size checkpoint")
     report |= apply_settings(ft, {"dropout": FINETUNE_DROPOUT}, source=f"{name}-size checkpoint")
     logger.info("Training settings: %s", "; ".join(f"{k} = {v}" for k, v in report.items()))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ._presets import format_preset_table, preset_table
+from ._presets import finetune_settings, format_preset_table, preset_table
+
+__all__ = ["finetune_settings", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:

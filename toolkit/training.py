@@ -17,6 +17,7 @@ from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint, has_length
 
 from ._errors import HubError, ToolkitInputError
+from ._presets import DEFAULT_SAVE_TOTAL_LIMIT
 from ._secrets import install_log_redaction, redact, redact_argv
 from .config import options_to_argv
 from .rundir import read_run_record, write_run_record
@@ -37,8 +38,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_SAVE_TOTAL_LIMIT = 3  # checkpoints kept when --save_total_limit is not set
 
 
 def format_duration(seconds: float) -> str:
