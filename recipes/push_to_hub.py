@@ -13,10 +13,8 @@ its provenance and coverage report. Exit status: 0 pushed, 2 bad input or failed
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
-
-from toolkit.hub import describe_output, ensure_vector_card, preflight, push_output_dir
-from toolkit.training import run_cli, setup_cli_logging
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -29,6 +27,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", help="branch to push to (created from main if missing)")
     p.add_argument("--commit_message", help="commit message")
     return p
+
+
+if __name__ == "__main__" and {"-h", "--help"} & set(sys.argv[1:]):  # before the heavy imports below
+    make_parser().parse_args()
+
+from toolkit.hub import describe_output, ensure_vector_card, preflight, push_output_dir
+from toolkit.training import run_cli, setup_cli_logging
 
 
 def main(argv: list[str] | None = None) -> str:

@@ -79,13 +79,16 @@ def test_help_all_lists_every_training_option():
     assert "--stride" not in text  # still the classifier's own options only
 
 
-def test_help_is_answered_before_the_heavy_imports():
+@pytest.mark.parametrize(
+    "recipe", ["pretrain", "train_classifier", "train_ner", "extract_vectors", "push_to_hub"]
+)
+def test_help_is_answered_before_the_heavy_imports(recipe):
     """``--help`` must not load the Trainer, model classes or ``datasets`` (that took it from ~2 s to ~5 s)."""
     probe = (
         "import runpy, sys\n"
-        "sys.argv = ['train_classifier.py', '--help']\n"
+        f"sys.argv = ['{recipe}.py', '--help']\n"
         "try:\n"
-        f"    runpy.run_path({str(ROOT / 'recipes' / 'train_classifier.py')!r}, run_name='__main__')\n"
+        f"    runpy.run_path({str(ROOT / 'recipes' / f'{recipe}.py')!r}, run_name='__main__')\n"
         "except SystemExit as e:\n"
         "    assert e.code in (0, None), e.code\n"
         "heavy = [m for m in ('datasets', 'transformers.trainer', 'transformers.modeling_utils') if m in sys.modules]\n"
