@@ -170,39 +170,113 @@ def test_demo_ner_data_and_showcase_are_covered_by_the_demo_vocabulary(tmp_path)
 
 
 # ----------------------------------------------------------------------------------- misleading messages
-def test_non_utf8_fine_tuning_files_get_a_conversion_command_not_a_missing_option(tmp_path):
+def test_non_utf8_files_name_the_place_the_likely_encoding_and_every_remedy(tmp_path):
     jsonl = tmp_path / "gb.jsonl"
     jsonl.write_bytes(b'{"text": "ok", "label": "geo"}\n' + GB18030_LINE + b"\n")
     with pytest.raises(ToolkitInputError) as err:
         read_classification(jsonl)
     assert str(err.value) == (
         f"{jsonl}: invalid UTF-8 at byte offset 41 (line 2): invalid start byte. The file is not UTF-8: "
-        f"this line reads as GB18030; convert the file, e.g. iconv -f GB18030 -t UTF-8 {jsonl} > "
-        f"{tmp_path / 'gb.utf8.jsonl'}"
+        f"this line reads as GB18030: pass --encoding gb18030, or convert the file, e.g. iconv -f GB18030 -t "
+        f"UTF-8 {jsonl} > {tmp_path / 'gb.utf8.jsonl'}; or pass --encoding_errors replace to replace bad bytes "
+        "with U+FFFD (they are counted)"
     )
     conll = tmp_path / "gb.txt"
     conll.write_bytes("北\tB-LOC\n京\tI-LOC\n".encode("gb18030"))
-    for read in (read_conll, lambda p: read_classification(p, file_format="tsv")):
+    readers = (
+        read_conll,
+        lambda p: read_classification(p, file_format="tsv"),
+        lambda p: read_texts([str(p)]),
+    )
+    for read in readers:
         with pytest.raises(
             ToolkitInputError, match=r"gb.txt: invalid UTF-8 at byte offset 0 \(line 1\)"
         ) as err:
             read(conll)
-        assert "iconv -f GB18030 -t UTF-8" in str(err.value) and "--encoding_errors" not in str(err.value)
-    with pytest.raises(ToolkitInputError, match="iconv -f GB18030") as err:
-        read_texts([str(conll)])  # the vector extractor's reader: no --encoding_errors either
-    assert "--encoding_errors" not in str(err.value)
-
-
-def test_only_pretraining_text_files_suggest_encoding_errors(tmp_path):
-    text = tmp_path / "gb.txt"
+        assert "--encoding gb18030" in str(err.value) and "--encoding_errors replace" in str(err.value)
+    text = tmp_path / "gb.text"
     text.write_bytes("北京\n".encode("gb18030"))
-    with pytest.raises(ToolkitInputError, match="or pass --encoding_errors replace to replace bad bytes"):
-        load_corpus(train_files=[str(text)])
-    jsonl = tmp_path / "gb.jsonl"
-    jsonl.write_bytes(GB18030_LINE + b"\n")
-    with pytest.raises(ToolkitInputError, match="iconv -f GB18030") as err:
-        load_corpus(train_files=[str(jsonl)], encoding_errors="replace")
-    assert "--encoding_errors" not in str(err.value)
+    with pytest.raises(ToolkitInputError, match="pass --encoding gb18030"):
+        load_corpus(train_files=[str(text)], extensions=[".text"])
+    latin = tmp_path / "fr.csv"
+    latin.write_bytes("text,label\ncafé crème,pos\n".encode("latin-1"))  # not taken for Chinese
+    with pytest.raises(ToolkitInputError, match="reads as Windows-1252: pass --encoding windows-1252"):
+        read_classification(latin)
+
+
+def test_every_reader_takes_an_encoding(tmp_path):
+    gb = "gb18030"
+    csv_file = tmp_path / "a.csv"
+    csv_file.write_bytes("text,label\n今天天气很好,pos\n".encode(gb))
+    conll = tmp_path / "a.conll"
+    conll.write_bytes("北\tB-LOC\n京\tI-LOC\n".encode(gb))
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_bytes('{"text": "北京是首都", "label": "geo"}\n'.encode(gb))
+    ner_jsonl = tmp_path / "n.jsonl"
+    ner_jsonl.write_bytes('{"tokens": ["北", "京"], "tags": ["B-LOC", "I-LOC"]}\n'.encode(gb))
+    words = tmp_path / "w.txt"
+    words.write_bytes("北京\n上海\n".encode(gb))
+    assert read_classification(csv_file, encoding=gb)[0].text == "今天天气很好"
+    assert read_classification(jsonl, encoding=gb)[0].text == "北京是首都"
+    assert read_conll(conll, encoding=gb)[0].tokens == ["北", "京"]
+    assert read_ner_jsonl(ner_jsonl, encoding=gb)[0].tokens == ["北", "京"]
+    assert read_word_list(words, encoding=gb) == ["北京", "上海"]
+    assert read_texts([str(words), str(jsonl)], extensions=[".txt", ".jsonl"], encoding=gb)[0] == [
+        "北京",
+        "上海",
+        "北京是首都",
+    ]
+    for streaming in (False, True):
+        corpus, _ = load_corpus(
+            train_files=[str(words), str(jsonl)], conll_files=[str(conll)], encoding=gb, streaming=streaming
+        )
+        assert sorted(row["text"] for row in corpus["train"]) == sorted(
+            ["北京", "上海", "北京是首都", "北京"]
+        )
+    with pytest.raises(ToolkitInputError, match="cannot be read line by line; convert them to UTF-8"):
+        read_classification(csv_file, encoding="utf-16")
+    with pytest.raises(ToolkitInputError, match="not an encoding Python knows"):
+        read_conll(conll, encoding="gbk2")
+
+
+def test_encoding_errors_replace_works_for_every_format_and_counts(tmp_path, caplog):
+    bad = "\xff".encode("latin-1")
+    csv_file = tmp_path / "a.csv"
+    csv_file.write_bytes(b"text,label\nab" + bad + b"c,pos\n")
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_bytes(b'{"text": "ab' + bad + b'c", "label": "pos"}\n')
+    conll = tmp_path / "a.conll"
+    conll.write_bytes(b"ab" + bad + b"c\tO\n")
+    with caplog.at_level("WARNING"):
+        assert read_classification(csv_file, encoding_errors="replace")[0].text == "ab\ufffdc"
+        assert read_classification(jsonl, encoding_errors="replace")[0].text == "ab\ufffdc"
+        assert read_conll(conll, encoding_errors="replace")[0].tokens == ["ab\ufffdc"]
+        assert read_texts([str(conll)], extensions=[".conll"], encoding_errors="replace")[0] == [
+            "ab\ufffdc\tO"
+        ]
+    assert caplog.text.count("1 byte(s) are not UTF-8 and were replaced") == 3
+    _, report = load_corpus(train_files=[str(jsonl)], text_field="text", encoding_errors="replace")
+    assert report.n_replaced == 1
+
+
+def test_excel_csv_bom_crlf_and_huge_fields_and_missing_labels(tmp_path):
+    excel = tmp_path / "excel.csv"
+    excel.write_bytes('\ufefftext,label\r\n"a, b",pos\r\nc,neg\r\n'.encode("utf-8"))
+    assert [(e.text, e.labels) for e in read_classification(excel)] == [("a, b", ["pos"]), ("c", ["neg"])]
+    huge = tmp_path / "huge.tsv"
+    huge.write_text("text\tlabel\n" + "word " * 100_000 + "\tpos\n", encoding="utf-8")  # 500 KB field
+    assert len(read_classification(huge)[0].text) == 500_000
+    for value in ("NaN", "null"):
+        missing = tmp_path / f"{value}.jsonl"
+        missing.write_text(
+            f'{{"text": "ok", "label": "a"}}\n{{"text": "hi", "label": {value}}}\n', encoding="utf-8"
+        )
+        with pytest.raises(ToolkitInputError, match=rf"{value}.jsonl:2: (missing|empty) label"):
+            read_classification(missing)
+    no_text = tmp_path / "no_text.jsonl"
+    no_text.write_text('{"text": NaN, "label": "a"}\n', encoding="utf-8")
+    with pytest.raises(ToolkitInputError, match="no_text.jsonl:1: empty or non-text 'text'"):
+        read_classification(no_text)
 
 
 def test_pretraining_conll_files_honour_encoding_errors_replace(tmp_path):

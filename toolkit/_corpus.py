@@ -20,14 +20,22 @@ from pathlib import Path
 import datasets
 
 from ._errors import ToolkitInputError
-from ._io import JSON_EXTENSIONS, TEXT_EXTENSIONS, FileScan, resolve_files, scan_jsonl_file, scan_text_file
+from ._io import (
+    JSON_EXTENSIONS,
+    LENIENT,
+    TEXT_EXTENSIONS,
+    FileScan,
+    resolve_files,
+    scan_jsonl_file,
+    scan_text_file,
+    text_decoding,
+)
 from ._labelled import read_conll
 from ._text import join_tokens
 
 logger = logging.getLogger(__name__)
 
 # The pretraining option that reads bad bytes of text files leniently (JSON Lines are always strict).
-LENIENT_OPTION = "--encoding_errors replace"
 
 
 @dataclass
@@ -63,23 +71,44 @@ class CorpusReport:
 
 
 def _load_local(
-    files: list[Path], *, text_field: str, streaming: bool, encoding_errors: str, report: CorpusReport
+    files: list[Path],
+    *,
+    text_field: str,
+    streaming: bool,
+    encoding: str,
+    encoding_errors: str,
+    report: CorpusReport,
 ) -> datasets.Dataset | datasets.IterableDataset:
     text_files = [str(p) for p in files if not p.name.lower().endswith(JSON_EXTENSIONS)]
     json_files = [str(p) for p in files if p.name.lower().endswith(JSON_EXTENSIONS)]
     parts = []
     if text_files:
         report.files.extend(
-            scan_text_file(p, encoding_errors=encoding_errors, lenient_option=LENIENT_OPTION)
+            scan_text_file(p, encoding=encoding, encoding_errors=encoding_errors, lenient_option=LENIENT)
             for p in text_files
         )
         ds = datasets.load_dataset(
-            "text", data_files=text_files, split="train", streaming=streaming, encoding_errors=encoding_errors
+            "text",
+            data_files=text_files,
+            split="train",
+            streaming=streaming,
+            encoding=text_decoding(encoding, encoding_errors),
+            encoding_errors=encoding_errors,
         )
         parts.append(ds)
     if json_files:
-        report.files.extend(scan_jsonl_file(p, text_field=text_field) for p in json_files)
-        ds = datasets.load_dataset("json", data_files=json_files, split="train", streaming=streaming)
+        report.files.extend(
+            scan_jsonl_file(p, text_field=text_field, encoding=encoding, encoding_errors=encoding_errors)
+            for p in json_files
+        )
+        ds = datasets.load_dataset(
+            "json",
+            data_files=json_files,
+            split="train",
+            streaming=streaming,
+            encoding=text_decoding(encoding, encoding_errors),
+            encoding_errors=encoding_errors,
+        )
         if text_field != "text":
             ds = ds.rename_column(text_field, "text")
         ds = ds.select_columns(["text"])
@@ -88,15 +117,16 @@ def _load_local(
 
 
 def _load_conll_text(
-    files: list[Path], *, streaming: bool, encoding_errors: str, report: CorpusReport
+    files: list[Path], *, streaming: bool, encoding: str, encoding_errors: str, report: CorpusReport
 ) -> datasets.Dataset | datasets.IterableDataset:
     report.files.extend(
-        scan_text_file(p, encoding_errors=encoding_errors, lenient_option=LENIENT_OPTION) for p in files
+        scan_text_file(p, encoding=encoding, encoding_errors=encoding_errors, lenient_option=LENIENT)
+        for p in files
     )
     texts = [
         join_tokens(s.tokens)
         for p in files
-        for s in read_conll(p, require_tags=False, encoding_errors=encoding_errors)
+        for s in read_conll(p, require_tags=False, encoding=encoding, encoding_errors=encoding_errors)
     ]
     ds = datasets.Dataset.from_dict(
         {"text": texts}, features=datasets.Features({"text": datasets.Value("string")})
@@ -153,6 +183,7 @@ def _local_splits(train_files, conll_files, validation_files, *, extensions: Seq
             _load_conll_text(
                 conll,
                 streaming=read["streaming"],
+                encoding=read["encoding"],
                 encoding_errors=read["encoding_errors"],
                 report=read["report"],
             )
@@ -214,6 +245,7 @@ def load_corpus(
     streaming: bool = False,
     max_train_samples: int | None = None,
     max_eval_samples: int | None = None,
+    encoding: str = "utf-8",
     encoding_errors: str = "strict",
 ) -> tuple[datasets.DatasetDict | datasets.IterableDatasetDict, CorpusReport]:
     """Load a raw-text corpus as a ``DatasetDict`` with a ``text`` column and ``train`` (+ ``validation``) splits.
@@ -233,7 +265,10 @@ def load_corpus(
         streaming: stream the corpus instead of materialising it (for corpora larger than memory).
         max_train_samples: keep only the first N training documents (quick runs).
         max_eval_samples: keep only the first N validation documents.
-        encoding_errors: ``"strict"`` or ``"replace"`` for non-UTF-8 bytes in local text files.
+        encoding: the local files' encoding (UTF-8, with or without a byte-order mark, by default; e.g.
+            ``gb18030``).
+        encoding_errors: ``"strict"`` or ``"replace"`` for undecodable bytes in local files (replaced bytes
+            are counted in the report).
 
     Returns:
         ``(corpus, report)``: the splits, and a :class:`CorpusReport` of the local files read.
@@ -257,7 +292,11 @@ def load_corpus(
         validation = None if validation_split else validation
     else:
         read = dict(
-            text_field=text_field, streaming=streaming, encoding_errors=encoding_errors, report=report
+            text_field=text_field,
+            streaming=streaming,
+            encoding=encoding,
+            encoding_errors=encoding_errors,
+            report=report,
         )
         train, validation = _local_splits(
             train_files, conll_files, validation_files, extensions=extensions, **read

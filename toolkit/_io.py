@@ -1,5 +1,10 @@
-"""Reading and writing files: readable-text checks with clear messages (missing, directory, binary, not UTF-8
-with line and byte offset and the conversion command), JSON Lines, and JSON written the toolkit's way."""
+"""Reading and writing files: readable-text checks with clear messages (missing, directory, binary, not in
+the expected encoding with line, byte offset, a guess of the encoding and the remedy), JSON Lines, and JSON
+written the toolkit's way.
+
+Every reader decodes the same way (:func:`text_decoding`): UTF-8 by default, with or without a byte-order
+mark; ``encoding`` names another (``gb18030`` for most Chinese files that are not UTF-8); with
+``encoding_errors="replace"`` undecodable bytes become U+FFFD and are counted instead of stopping the run."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import glob
 import hashlib
 import io
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -18,7 +24,11 @@ from ._errors import ToolkitInputError
 from ._secrets import redact
 from ._text import is_cjk_char
 
+logger = logging.getLogger(__name__)
+
 TEXT_EXTENSIONS = (".txt",)
+ENCODING_ERRORS = ("strict", "replace")
+LENIENT = "--encoding_errors replace"  # the option every recipe has to read past undecodable bytes
 
 
 JSON_EXTENSIONS = (".jsonl", ".json")
@@ -36,6 +46,49 @@ class FileScan:
 
 
 # ------------------------------------------------------------------------------- readable text files
+def text_decoding(encoding: str = "utf-8", encoding_errors: str = "strict") -> str:
+    """Check a reader's ``encoding`` and ``encoding_errors`` and return the codec name to open files with:
+    ``utf-8-sig`` for UTF-8 (a byte-order mark, as Excel writes, is skipped rather than read as text).
+
+    Raises:
+        ToolkitInputError: an unknown encoding, one that does not keep ASCII bytes as they are (UTF-16 and
+            UTF-32: lines and byte offsets cannot be found in them; convert such a file), or an
+            ``encoding_errors`` other than ``strict`` / ``replace``.
+    """
+    if encoding_errors not in ENCODING_ERRORS:
+        raise ToolkitInputError(f"--encoding_errors must be 'strict' or 'replace', got {encoding_errors!r}")
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise ToolkitInputError(
+            f"--encoding {encoding!r} is not an encoding Python knows (e.g. utf-8, gb18030, big5, latin-1)"
+        ) from None
+    if "\n".encode(name) != b"\n" or "a".encode(name) != b"a":
+        raise ToolkitInputError(
+            f"--encoding {encoding}: files in {name} cannot be read line by line; convert them to UTF-8, "
+            f"e.g. iconv -f {name.upper()} -t UTF-8 in.txt > in.utf8.txt"
+        )
+    return "utf-8-sig" if name in ("utf-8", "utf-8-sig") else name
+
+
+def count_replaced(path: str | os.PathLike, encoding: str, encoding_errors: str) -> int:
+    """With ``encoding_errors="replace"``: how many bytes of ``path`` do not decode (each becomes U+FFFD),
+    logged as a warning when there are any; the file is otherwise checked as :func:`check_text_file` does.
+    With ``"strict"``: the check alone (an undecodable byte is an error), and 0."""
+    if encoding_errors == "strict":
+        check_text_file(path, encoding=encoding)
+        return 0
+    n = scan_text_file(path, encoding=encoding, encoding_errors="replace").n_replaced
+    if n:
+        logger.warning(
+            "%s: %d byte(s) are not %s and were replaced with U+FFFD (--encoding_errors replace)",
+            path,
+            n,
+            "UTF-8" if text_decoding(encoding) == "utf-8-sig" else encoding,
+        )
+    return n
+
+
 _BINARY_MAGIC = (
     (b"\x89PNG", "a PNG image"),
     (b"\xff\xd8\xff", "a JPEG image"),
@@ -96,22 +149,43 @@ def _renamed(name: str | os.PathLike, tag: str) -> str:
     return str(path.with_name(f"{path.stem}.{tag}{path.suffix}"))
 
 
-def _guess_encoding(line: bytes) -> str | None:
-    """A legacy encoding the undecodable line reads as, when that is a good bet (Chinese text in GB18030)."""
-    try:
-        text = line.decode("gb18030")
-    except UnicodeDecodeError:
-        return None
-    return "GB18030" if any(is_cjk_char(c) for c in text) else None
+def _guess_encoding(line: bytes, tried: str) -> str | None:
+    """A legacy encoding the undecodable line reads as, when that is a good bet: Chinese text in GB18030 (a
+    superset of GBK and GB2312), else accented Latin letters in Windows-1252 (a superset of Latin-1)."""
+    for name, fits in (
+        ("GB18030", lambda text: any(is_cjk_char(c) for c in text)),
+        (
+            "Windows-1252",
+            lambda text: all(c.isascii() or c.isalpha() or c in "\u00a0«»°·€–—‘’“”…" for c in text),
+        ),
+    ):
+        if codecs.lookup(name).name == codecs.lookup(tried).name:
+            continue
+        try:
+            text = line.decode(name)
+        except UnicodeDecodeError:
+            continue
+        if fits(text):
+            return name
+    return None
 
 
 def _scan_lines(
-    lines: Iterator[bytes], name: str, *, encoding_errors: str, lenient_option: str | None
+    lines: Iterator[bytes],
+    name: str,
+    *,
+    encoding_errors: str,
+    lenient_option: str | None,
+    encoding: str = "utf-8",
 ) -> FileScan:
-    """Check a stream of byte lines: NUL bytes (binary), UTF-16, known binary formats and invalid UTF-8 are
-    reported with line and byte offset; counts bytes, lines, blank lines and (lenient) replaced bytes."""
+    """Check a stream of byte lines: NUL bytes (binary), UTF-16, known binary formats and bytes that are not
+    ``encoding`` are reported with line and byte offset; counts bytes, lines, blank lines and (lenient)
+    replaced bytes."""
+    codec = text_decoding(encoding, encoding_errors)
+    label = "UTF-8" if codec == "utf-8-sig" else encoding
     offset = n_lines = n_empty = n_replaced = 0
     head = b""
+    decoder = codecs.getdecoder(codec)
     for n_lines, line in enumerate(lines, 1):  # noqa: B007 - n_lines is used after the loop
         if len(head) < _HEAD_BYTES:
             head += line[: _HEAD_BYTES - len(head)]
@@ -123,37 +197,57 @@ def _scan_lines(
                 "this looks like a binary file, not text"
             )
         try:
-            text = line.decode("utf-8")
+            text = decoder(line)[0]
         except UnicodeDecodeError as err:
-            where = f"invalid UTF-8 at byte offset {offset + err.start}, line {n_lines}"
+            where = f"invalid {label} at byte offset {offset + err.start}, line {n_lines}"
             if encoding_errors == "strict":
                 not_text = _not_text(name, head, where)
                 if not_text is not None:
                     raise not_text from None
-                guess = _guess_encoding(line)
-                remedy = (
-                    f"this line reads as {guess}; convert the file, e.g. iconv -f {guess} -t UTF-8 "
-                    if guess
-                    else "convert the file from its encoding, e.g. iconv -f GB18030 -t UTF-8 "
-                ) + f"{name} > {_renamed(name, 'utf8')}"
-                if lenient_option:
-                    remedy += (
-                        f", or pass {lenient_option} to replace bad bytes with U+FFFD (they are counted)"
-                    )
-                raise ToolkitInputError(
-                    f"{name}: invalid UTF-8 at byte offset {offset + err.start} (line {n_lines}): {err.reason}. "
-                    f"The file is not UTF-8: {remedy}"
+                raise _not_encoding(
+                    name, line, err, offset, n_lines, encoding, label, lenient_option
                 ) from None
-            text = line.decode("utf-8", "replace")
-            n_replaced += text.count("\ufffd") - line.count(b"\xef\xbf\xbd")
+            text = decoder(line, "replace")[0]
+            n_replaced += text.count("\ufffd") - decoder(line, "ignore")[0].count("\ufffd")
         if not text.strip():
             n_empty += 1
         offset += len(line)
     return FileScan(name, offset, n_lines, n_empty, n_replaced)
 
 
-def check_text_file(path: str | os.PathLike) -> Path:
-    """Check that ``path`` is an existing UTF-8 text file before a reader opens it.
+def _not_encoding(
+    name: str,
+    line: bytes,
+    err: UnicodeDecodeError,
+    offset: int,
+    lineno: int,
+    encoding: str,
+    label: str,
+    lenient_option: str | None,
+) -> ToolkitInputError:
+    """The error for a line that does not decode: where, what the bytes look like, and the remedies."""
+    guess = _guess_encoding(line, encoding)
+    if guess:
+        remedy = (
+            f"this line reads as {guess}: pass --encoding {guess.lower()}, or convert the file, e.g. "
+            f"iconv -f {guess} -t UTF-8 {name} > {_renamed(name, 'utf8')}"
+        )
+    else:
+        remedy = (
+            "pass its encoding with --encoding (e.g. gb18030, big5, shift_jis, latin-1), or convert it to UTF-8 "
+            f"with iconv -f ENCODING -t UTF-8 {name} > {_renamed(name, 'utf8')}"
+        )
+    if lenient_option:
+        remedy += f"; or pass {lenient_option} to replace bad bytes with U+FFFD (they are counted)"
+    return ToolkitInputError(
+        f"{name}: invalid {label} at byte offset {offset + err.start} (line {lineno}): {err.reason}. "
+        f"The file is not {label}: {remedy}"
+    )
+
+
+def check_text_file(path: str | os.PathLike, *, encoding: str = "utf-8") -> Path:
+    """Check that ``path`` is an existing text file in ``encoding`` (UTF-8 by default) before a reader opens
+    it.
 
     The whole file is validated at C speed; only when a problem is found is it scanned line by line, so
     the message can name the line and byte offset. For readers that have no lenient option (fine-tuning
@@ -170,7 +264,7 @@ def check_text_file(path: str | os.PathLike) -> Path:
         >>> check_text_file("data/train.jsonl")  # doctest: +SKIP
     """
     path = require_file(path)
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    decoder = codecs.getincrementaldecoder(text_decoding(encoding))()
     with open(path, "rb") as fh:
         try:
             while chunk := fh.read(1 << 20):
@@ -180,29 +274,38 @@ def check_text_file(path: str | os.PathLike) -> Path:
             decoder.decode(b"", final=True)
         except ValueError:  # UnicodeDecodeError included: rescan for the line, offset and kind
             fh.seek(0)
-            _scan_lines(fh, str(path), encoding_errors="strict", lenient_option=None)
-            raise ToolkitInputError(f"{path}: not UTF-8 text") from None
+            _scan_lines(fh, str(path), encoding_errors="strict", lenient_option=LENIENT, encoding=encoding)
+            raise ToolkitInputError(f"{path}: not {encoding} text") from None
     return path
 
 
-def decode_text_bytes(data: bytes, *, name: str) -> str:
-    """``data`` decoded as UTF-8, or an error as :func:`check_text_file` words it (e.g. for standard input)."""
+def decode_text_bytes(
+    data: bytes, *, name: str, encoding: str = "utf-8", encoding_errors: str = "strict"
+) -> str:
+    """``data`` decoded, or an error as :func:`check_text_file` words it (e.g. for standard input)."""
+    codec = text_decoding(encoding, encoding_errors)
     try:
         if b"\x00" not in data:
-            return data.decode("utf-8")
+            return data.decode(codec, encoding_errors)
     except UnicodeDecodeError:
         pass
-    _scan_lines(io.BytesIO(data), name, encoding_errors="strict", lenient_option=None)
+    _scan_lines(io.BytesIO(data), name, encoding_errors="strict", lenient_option=None, encoding=encoding)
     raise ToolkitInputError(f"{name}: not UTF-8 text")
 
 
 def scan_text_file(
-    path: str | os.PathLike, *, encoding_errors: str = "strict", lenient_option: str | None = None
+    path: str | os.PathLike,
+    *,
+    encoding_errors: str = "strict",
+    lenient_option: str | None = None,
+    encoding: str = "utf-8",
 ) -> FileScan:
-    """Check that a file is non-empty, decodable UTF-8 text, reading it in bounded chunks.
+    """Check that a file is non-empty, decodable text (UTF-8 unless ``encoding`` says otherwise), reading it
+    in bounded chunks.
 
     Args:
         path: the file.
+        encoding: its encoding (a UTF-8 byte-order mark is accepted).
         encoding_errors: ``"strict"`` (raise on the first bad byte) or ``"replace"`` (count bad bytes; they
             become U+FFFD when the file is read for training).
         lenient_option: the caller's option that reads bad bytes leniently (e.g. ``"--encoding_errors
@@ -216,11 +319,12 @@ def scan_text_file(
             binary format), UTF-16, or (strict) invalid UTF-8, with the byte offset and line number of the
             first bad byte.
     """
-    if encoding_errors not in ("strict", "replace"):
-        raise ToolkitInputError(f"encoding_errors must be 'strict' or 'replace', got {encoding_errors!r}")
+    text_decoding(encoding, encoding_errors)
     path = require_file(path)
     with open(path, "rb") as fh:
-        scan = _scan_lines(fh, str(path), encoding_errors=encoding_errors, lenient_option=lenient_option)
+        scan = _scan_lines(
+            fh, str(path), encoding_errors=encoding_errors, lenient_option=lenient_option, encoding=encoding
+        )
     if scan.n_bytes == 0:
         raise ToolkitInputError(f"{path}: file is empty")
     if scan.n_empty_lines == scan.n_lines:
@@ -243,17 +347,19 @@ def _json_error(path, lineno: int, line: str, detail: str, first: bool) -> Toolk
     return ToolkitInputError(f"{path}:{lineno}: {detail}")
 
 
-def iter_jsonl(path: str | os.PathLike):
-    """Yield ``(line number, object)`` for each non-empty line of a JSON Lines file.
+def iter_jsonl(path: str | os.PathLike, *, encoding: str = "utf-8", encoding_errors: str = "strict"):
+    """Yield ``(line number, object)`` for each non-empty line of a JSON Lines file (in ``encoding``; a
+    byte-order mark is skipped).
 
     Raises:
         ToolkitInputError: a missing file or a directory, a file that is not UTF-8 text, a JSON array file
             instead of JSON Lines, or a line that is not a JSON object, naming file and line.
     """
     path = require_file(path)
+    codec = text_decoding(encoding, encoding_errors)
     first = True
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding=codec, errors=encoding_errors) as fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
@@ -261,7 +367,7 @@ def iter_jsonl(path: str | os.PathLike):
                     record = json.loads(line)
                 except json.JSONDecodeError as err:
                     if "\x00" in line:
-                        check_text_file(path)  # raises: a binary file
+                        check_text_file(path, encoding=encoding)  # raises: a binary file
                     raise _json_error(path, lineno, line, f"not valid JSON ({err.msg})", first) from None
                 if not isinstance(record, dict):
                     raise _json_error(
@@ -270,11 +376,13 @@ def iter_jsonl(path: str | os.PathLike):
                 first = False
                 yield lineno, record
     except UnicodeDecodeError:
-        check_text_file(path)  # raises with the line, byte offset and remedy
+        check_text_file(path, encoding=encoding)  # raises with the line, byte offset and remedy
         raise
 
 
-def scan_jsonl_file(path: str | os.PathLike, *, text_field: str) -> FileScan:
+def scan_jsonl_file(
+    path: str | os.PathLike, *, text_field: str, encoding: str = "utf-8", encoding_errors: str = "strict"
+) -> FileScan:
     """Check that every non-empty line of a JSON Lines file is an object with a string ``text_field``.
 
     Records whose text is empty or blank are counted with the blank lines (``n_empty_lines``): training
@@ -283,8 +391,8 @@ def scan_jsonl_file(path: str | os.PathLike, *, text_field: str) -> FileScan:
     Raises:
         ToolkitInputError: naming the file and line of the first malformed record.
     """
-    scan = scan_text_file(path)
-    for lineno, record in iter_jsonl(path):
+    scan = scan_text_file(path, encoding=encoding, encoding_errors=encoding_errors, lenient_option=LENIENT)
+    for lineno, record in iter_jsonl(path, encoding=encoding, encoding_errors=encoding_errors):
         if text_field not in record:
             raise ToolkitInputError(
                 f"{path}:{lineno}: no field {text_field!r} (found {sorted(record)}); set --text_field"
@@ -377,9 +485,13 @@ def read_texts(
     *,
     extensions: Sequence[str] = (".txt",),
     text_field: str = "text",
+    encoding: str = "utf-8",
+    encoding_errors: str = "strict",
 ) -> tuple[list[str], str]:
     """Read lines from files, directories (recursive, by extension) and ``-`` (standard input). A JSON Lines
     file (``.jsonl``/``.json``) gives the ``text_field`` of each record, as the pretraining reader does.
+    Files are decoded as ``encoding`` (see :func:`text_decoding`; with ``encoding_errors="replace"`` bad bytes
+    become U+FFFD and are counted in the log).
 
     Returns:
         ``(lines, sha256)``: non-empty lines, and a hash of the bytes read (for provenance).
@@ -392,17 +504,25 @@ def read_texts(
     digest = hashlib.sha256()
     lines: list[str] = []
     files = [i for i in inputs if str(i) != "-"]
+    codec = text_decoding(encoding, encoding_errors)
     for path in resolve_files([str(f) for f in files], extensions=extensions) if files else []:
-        scan_text_file(path)
+        scan = scan_text_file(
+            path, encoding=encoding, encoding_errors=encoding_errors, lenient_option=LENIENT
+        )
+        if scan.n_replaced:
+            logger.warning("%s: %d undecodable byte(s) replaced with U+FFFD", path, scan.n_replaced)
         data = path.read_bytes()
         digest.update(data)
         if path.suffix.lower() in JSON_EXTENSIONS:
-            lines.extend(text for text in _jsonl_texts(path, text_field) if text.strip())
+            texts = _jsonl_texts(path, text_field, encoding=encoding, encoding_errors=encoding_errors)
+            lines.extend(text for text in texts if text.strip())
         else:
-            lines.extend(line for line in data.decode("utf-8").split("\n") if line.strip())
+            lines.extend(line for line in data.decode(codec, encoding_errors).split("\n") if line.strip())
     if any(str(i) == "-" for i in inputs):
         data = sys.stdin.buffer.read()
-        text = decode_text_bytes(data, name="standard input")
+        text = decode_text_bytes(
+            data, name="standard input", encoding=encoding, encoding_errors=encoding_errors
+        )
         digest.update(data)
         lines.extend(line for line in text.split("\n") if line.strip())
     if not lines:
@@ -410,8 +530,8 @@ def read_texts(
     return lines, digest.hexdigest()
 
 
-def _jsonl_texts(path, text_field: str):
-    for lineno, record in iter_jsonl(path):
+def _jsonl_texts(path, text_field: str, **decoding):
+    for lineno, record in iter_jsonl(path, **decoding):
         text = record.get(text_field)
         if not isinstance(text, str):
             raise ToolkitInputError(
@@ -420,7 +540,7 @@ def _jsonl_texts(path, text_field: str):
         yield from text.split("\n")
 
 
-def read_word_list(path: str | os.PathLike) -> list[str]:
+def read_word_list(path: str | os.PathLike, *, encoding: str = "utf-8") -> list[str]:
     """The items of a word list, one per line (surrounding whitespace and blank lines dropped), in order.
 
     Raises:
@@ -431,8 +551,8 @@ def read_word_list(path: str | os.PathLike) -> list[str]:
         >>> words = read_word_list("words.txt")  # doctest: +SKIP
         >>> vs = extract_vectors("outputs/pretrain/tiny_zh", words=words)  # doctest: +SKIP
     """
-    path = check_text_file(path)
-    words = [w.strip() for w in path.read_text(encoding="utf-8").splitlines() if w.strip()]
+    path = check_text_file(path, encoding=encoding)
+    words = [w.strip() for w in path.read_text(encoding=text_decoding(encoding)).splitlines() if w.strip()]
     if not words:
         raise ToolkitInputError(f"{path}: the word list is empty (expected one item per line)")
     return words

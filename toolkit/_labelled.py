@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import os
 import re
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._errors import ToolkitInputError
-from ._io import check_text_file, iter_jsonl, require_file
+from ._io import count_replaced, iter_jsonl, require_file, text_decoding
 from ._text import is_cjk_char
 
 logger = logging.getLogger(__name__)
@@ -42,18 +44,24 @@ def _format_of(path: Path, file_format: str | None) -> str:
     return fmt
 
 
-def _rows(path: Path, fmt: str):
-    """Yield (line number, record dict) from a CSV / TSV / JSONL file.
+# A CSV field may be as long as the file (the csv module's default limit, 128 KiB, ends a long document).
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+def _rows(path: Path, fmt: str, *, encoding: str = "utf-8", encoding_errors: str = "strict"):
+    """Yield (line number, record dict) from a CSV / TSV / JSONL file, decoded as ``encoding`` (a UTF-8
+    byte-order mark and CRLF line ends, as Excel writes them, are accepted).
 
     A CSV / TSV row must have as many fields as the header: an unquoted separator inside a text would
     otherwise shift the label column silently.
     """
-    check_text_file(path)
+    count_replaced(path, encoding, encoding_errors)  # checks the file; counts and logs replaced bytes
     if fmt == "jsonl":
-        yield from iter_jsonl(path)
+        yield from iter_jsonl(path, encoding=encoding, encoding_errors=encoding_errors)
         return
     separator = "," if fmt == "csv" else "\t"
-    with open(path, encoding="utf-8-sig", newline="") as fh:  # -sig: a byte-order mark is not a column name
+    codec = text_decoding(encoding, encoding_errors)  # utf-8-sig: a byte-order mark is not a column name
+    with open(path, encoding=codec, errors=encoding_errors, newline="") as fh:
         reader = csv.reader(fh, delimiter=separator)
         header = next(reader, None)
         if header is None:
@@ -97,6 +105,8 @@ def read_classification(
     label_separator: str = ",",
     file_format: str | None = None,
     require_labels: bool = True,
+    encoding: str = "utf-8",
+    encoding_errors: str = "strict",
 ) -> list[ClassificationExample]:
     """Read a classification file (CSV, TSV or JSONL) and validate it.
 
@@ -107,6 +117,8 @@ def read_classification(
         multi_label: several labels per example.
         file_format: ``csv``, ``tsv`` or ``jsonl`` (default: from the extension).
         require_labels: a test file without labels is allowed with ``False``.
+        encoding, encoding_errors: how the file is decoded (UTF-8 with or without a byte-order mark by
+            default; ``"replace"`` turns undecodable bytes into U+FFFD and logs how many).
 
     Returns:
         The examples, with labels as strings.
@@ -119,7 +131,7 @@ def read_classification(
     """
     if isinstance(path, (str, os.PathLike)):
         path = require_file(path)
-        rows = _rows(path, _format_of(path, file_format))
+        rows = _rows(path, _format_of(path, file_format), encoding=encoding, encoding_errors=encoding_errors)
     else:  # a hub dataset split (or any sequence of records): "line" is the row number
         rows = ((i + 1, dict(r)) for i, r in enumerate(path))
         path = getattr(path, "info", None) and f"hub:{path.info.dataset_name}:{path.split}" or "records"
@@ -145,6 +157,11 @@ def read_classification(
                 )
             raw = _split_labels(record[label_column], multi_label, label_separator)
             for value in raw:
+                if value is None or (isinstance(value, float) and math.isnan(value)):
+                    raise ToolkitInputError(
+                        f"{path}:{lineno}: missing label ({value!r}) in column {label_column!r}: give every "
+                        "training and validation example a label"
+                    )
                 kind = (
                     "number"
                     if isinstance(value, (int, float))
@@ -201,6 +218,7 @@ def read_conll(
     tag_column: int = -1,
     separator: str | None = None,
     require_tags: bool | None = True,
+    encoding: str = "utf-8",
     encoding_errors: str = "strict",
 ) -> list[NERSentence]:
     """Read a CoNLL-style file: one token per line, columns split by ``separator`` (default: any
@@ -216,22 +234,23 @@ def read_conll(
         separator: the column separator (default: tab on lines that have one, else any whitespace).
         require_tags: ``True``: every line has a tag; ``None``: tags are read where the file has a tag
             column (a test file may be unlabelled); ``False``: tags, if any, are ignored (text only).
-        encoding_errors: ``"strict"`` or ``"replace"`` (bad bytes become U+FFFD; for the pretraining
-            reader, which counts them beforehand).
+        encoding: the file's encoding (UTF-8, with or without a byte-order mark, by default).
+        encoding_errors: ``"strict"`` or ``"replace"`` (bad bytes become U+FFFD; counted in the log).
 
     Raises:
         ToolkitInputError: a missing file or a directory, a file that is not UTF-8 text, a line whose
             column count differs from the file's, a line without the tag column, a malformed tag, or no
             sentence at all; naming file and line.
     """
-    path = check_text_file(path) if encoding_errors == "strict" else require_file(path)
+    path = require_file(path)
+    count_replaced(path, encoding, encoding_errors)
     sentences: list[NERSentence] = []
     tokens: list[str] = []
     tags: list[str] = []
     start = 0
     columns: Counter[int] = Counter()  # token lines by column count
     first_with: dict[int, tuple[int, str]] = {}  # column count -> its first (line number, line)
-    with open(path, encoding="utf-8-sig", errors=encoding_errors) as fh:
+    with open(path, encoding=text_decoding(encoding, encoding_errors), errors=encoding_errors) as fh:
         for lineno, line in enumerate(fh, 1):
             line = line.rstrip("\n").rstrip("\r")
             if not line.strip() or line.startswith("-DOCSTART-"):
@@ -276,7 +295,13 @@ def _check_columns(path: Path, columns: Counter, first_with: dict[int, tuple[int
     )
 
 
-def read_ner_jsonl(path: str | os.PathLike, *, span_tokenization: str = "auto") -> list[NERSentence]:
+def read_ner_jsonl(
+    path: str | os.PathLike,
+    *,
+    span_tokenization: str = "auto",
+    encoding: str = "utf-8",
+    encoding_errors: str = "strict",
+) -> list[NERSentence]:
     """Read NER JSON Lines: ``{"tokens": [...], "tags": [...]}`` or ``{"text": ..., "spans": [{"start",
     "end", "label"}]}`` (character offsets, end exclusive; ``entities`` is accepted for ``spans``).
 
@@ -289,7 +314,7 @@ def read_ner_jsonl(path: str | os.PathLike, *, span_tokenization: str = "auto") 
     """
     path = Path(path)
     sentences = []
-    for lineno, record in _rows(path, "jsonl"):
+    for lineno, record in _rows(path, "jsonl", encoding=encoding, encoding_errors=encoding_errors):
         where = f"{path}:{lineno}"
         if "tokens" in record:
             tokens, tags = record["tokens"], record.get("tags", record.get("ner_tags"))

@@ -195,6 +195,8 @@ def read_classification_splits(
         multi_label=ft.multi_label,
         label_separator=ft.label_separator,
         file_format=ft.file_format,
+        encoding=ft.encoding,
+        encoding_errors=ft.encoding_errors,
     )
     hub_data = datasets.load_dataset(ft.dataset_name, ft.dataset_config) if ft.dataset_name else {}
     sources = {

@@ -76,9 +76,19 @@ class CorpusArguments:
     max_eval_samples: int | None = field(
         default=None, metadata={"help": "Use only the first N validation documents."}
     )
+    encoding: str = field(
+        default="utf-8",
+        metadata={
+            "help": "Encoding of the input files: UTF-8 (with or without a byte-order mark) by default; e.g. "
+            "gb18030 for Chinese files saved as GBK/GB2312, big5, shift_jis, latin-1."
+        },
+    )
     encoding_errors: str = field(
         default="strict",
-        metadata={"help": "'strict': stop at a non-UTF-8 byte; 'replace': replace with U+FFFD and count."},
+        metadata={
+            "help": "'strict': stop at an undecodable byte (naming file, line and byte offset); 'replace': "
+            "replace it with U+FFFD and count."
+        },
     )
 
 
@@ -208,6 +218,20 @@ class FinetuneArguments:
     )
     file_format: str | None = field(
         default=None, metadata={"help": "csv, tsv, jsonl or conll (default: from extension)."}
+    )
+    encoding: str = field(
+        default="utf-8",
+        metadata={
+            "help": "Encoding of the input files: UTF-8 (with or without a byte-order mark) by default; e.g. "
+            "gb18030 for Chinese files saved as GBK/GB2312, big5, shift_jis, latin-1."
+        },
+    )
+    encoding_errors: str = field(
+        default="strict",
+        metadata={
+            "help": "'strict': stop at an undecodable byte (naming file, line and byte offset); 'replace': "
+            "replace it with U+FFFD (counted in the log)."
+        },
     )
     text_column: str = field(default="text", metadata={"help": "Text column (classification)."})
     text_pair_column: str | None = field(
@@ -358,6 +382,20 @@ class ExtractArguments:
         default_factory=lambda: [".txt"], metadata={"help": "Extensions read from directories.", "nargs": "+"}
     )
     text_field: str = field(default="text", metadata={"help": "Text field of JSON Lines inputs."})
+    encoding: str = field(
+        default="utf-8",
+        metadata={
+            "help": "Encoding of the input files: UTF-8 (with or without a byte-order mark) by default; e.g. "
+            "gb18030 for Chinese files saved as GBK/GB2312, big5, shift_jis, latin-1."
+        },
+    )
+    encoding_errors: str = field(
+        default="strict",
+        metadata={
+            "help": "'strict': stop at an undecodable byte (naming file, line and byte offset); 'replace': "
+            "replace it with U+FFFD (counted in the log)."
+        },
+    )
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing output file."})
     format: str | None = field(
         default=None,

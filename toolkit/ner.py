@@ -185,10 +185,15 @@ def read_ner_split(path: str, ft: FinetuneArguments, *, labelled: bool = True) -
     """One split: JSON Lines (by ``--file_format`` or the extension) or CoNLL columns; with
     ``labelled=False`` a CoNLL file may be unlabelled (tokens only), and its tags are read if it has them."""
     fmt = (ft.file_format or Path(path).suffix.lstrip(".")).lower()
+    decoding = {"encoding": ft.encoding, "encoding_errors": ft.encoding_errors}
     if fmt in ("jsonl", "json"):
-        return read_ner_jsonl(path)
+        return read_ner_jsonl(path, **decoding)
     return read_conll(
-        path, token_column=ft.token_column, tag_column=ft.tag_column, require_tags=True if labelled else None
+        path,
+        token_column=ft.token_column,
+        tag_column=ft.tag_column,
+        require_tags=True if labelled else None,
+        **decoding,
     )
 
 

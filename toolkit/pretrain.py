@@ -14,6 +14,7 @@ from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerBase, T
 
 from ._corpus import iter_texts
 from ._errors import ToolkitInputError
+from ._io import text_decoding
 from ._masking import (
     IGNORE_INDEX,
     CollatorEpochCallback,
@@ -122,10 +123,7 @@ def validate_pretrain_options(
             "--validation_files applies to local files; with --dataset_name use --validation_split or the "
             "dataset's own validation split"
         )
-    if corpus.encoding_errors not in ("strict", "replace"):
-        raise ToolkitInputError(
-            f"--encoding_errors must be 'strict' or 'replace', got {corpus.encoding_errors!r}"
-        )
+    text_decoding(corpus.encoding, corpus.encoding_errors)  # a known encoding, strict or replace
 
 
 def apply_pretraining_settings(mlm: MLMArguments, args: TrainingArguments) -> dict[str, str]:
