@@ -15,7 +15,9 @@ import io
 import json
 import logging
 import os
+import re
 import sys
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,25 +151,60 @@ def _renamed(name: str | os.PathLike, tag: str) -> str:
     return str(path.with_name(f"{path.stem}.{tag}{path.suffix}"))
 
 
+def _encodable(text: str, codec: str) -> bool:
+    try:
+        text.encode(codec)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _cjk_or_punctuation(c: str) -> bool:
+    return is_cjk_char(c) or unicodedata.category(c).startswith(("P", "Zs"))
+
+
+def _kana(c: str) -> bool:
+    return unicodedata.name(c, "").startswith(("HIRAGANA", "KATAKANA"))
+
+
+def _cyrillic_words(text: str) -> bool:
+    """Cyrillic letters, never in one word with ASCII letters (``café`` read as Windows-1251 is ``cafй``)."""
+    words = re.findall(r"\w+", text)
+    cyrillic = [any(unicodedata.name(c, "").startswith("CYRILLIC") for c in w) for w in words]
+    return any(cyrillic) and not any(
+        c and re.search("[A-Za-z]", w) for c, w in zip(cyrillic, words, strict=True)
+    )
+
+
+# The legacy encodings a line that is not UTF-8 is most often in, each with what its decoding of the line
+# must look like to be a good bet. Checked in order; a line that fits none gets no guess.
+_GUESSES = (
+    # simplified Chinese: every non-ASCII character a common one (in GB2312's 6,763)
+    ("GB18030", lambda line, t: all(_cjk_or_punctuation(c) and _encodable(c, "gb2312") for c in t)),
+    ("Big5", lambda line, t: all(_cjk_or_punctuation(c) for c in t)),
+    ("Shift_JIS", lambda line, t: all(_cjk_or_punctuation(c) or _kana(c) for c in t) and any(map(_kana, t))),
+    ("Windows-1251", lambda line, t: _cyrillic_words(line)),
+    # accented Latin letters in mostly-ASCII words
+    ("Windows-1252", lambda line, t: all(c.isalpha() or c in "\u00a0«»°·€–—‘’“”…" for c in t)),
+)
+
+
 def _guess_encoding(line: bytes, tried: str) -> str | None:
-    """A legacy encoding the undecodable line reads as, when that is a good bet: Chinese text in GB18030 (a
-    superset of GBK and GB2312), else accented Latin letters in Windows-1252 (a superset of Latin-1)."""
-    for name, fits in (
-        ("GB18030", lambda text: any(is_cjk_char(c) for c in text)),
-        (
-            "Windows-1252",
-            lambda text: all(c.isascii() or c.isalpha() or c in "\u00a0«»°·€–—‘’“”…" for c in text),
-        ),
-    ):
+    """The legacy encoding the undecodable line most likely is in (see ``_GUESSES``), or ``None``."""
+    for name, fits in _GUESSES:
         if codecs.lookup(name).name == codecs.lookup(tried).name:
             continue
         try:
             text = line.decode(name)
         except UnicodeDecodeError:
             continue
-        if fits(text):
+        non_ascii = "".join(c for c in text if not c.isascii())
+        if non_ascii and fits(text, non_ascii):
             return name
     return None
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # universal newlines, as Python's text mode reads lines
 
 
 def _scan_lines(
@@ -179,14 +216,15 @@ def _scan_lines(
     encoding: str = "utf-8",
 ) -> FileScan:
     """Check a stream of byte lines: NUL bytes (binary), UTF-16, known binary formats and bytes that are not
-    ``encoding`` are reported with line and byte offset; counts bytes, lines, blank lines and (lenient)
-    replaced bytes."""
+    ``encoding`` are reported with line and byte offset (lines ended by LF); counts bytes, lines, blank lines
+    and (lenient) replaced bytes. Lines are counted as the readers read them, with Python's universal
+    newlines: a lone carriage return (old Mac files) ends a line too."""
     codec = text_decoding(encoding, encoding_errors)
     label = "UTF-8" if codec == "utf-8-sig" else encoding
-    offset = n_lines = n_empty = n_replaced = 0
+    offset = n_lines = n_records = n_empty = n_replaced = 0
     head = b""
     decoder = codecs.getdecoder(codec)
-    for n_lines, line in enumerate(lines, 1):  # noqa: B007 - n_lines is used after the loop
+    for n_lines, line in enumerate(lines, 1):
         if len(head) < _HEAD_BYTES:
             head += line[: _HEAD_BYTES - len(head)]
         nul = line.find(b"\x00")
@@ -204,15 +242,36 @@ def _scan_lines(
                 not_text = _not_text(name, head, where)
                 if not_text is not None:
                     raise not_text from None
+                sample = _undecodable_sample(line, lines, decoder)
                 raise _not_encoding(
-                    name, line, err, offset, n_lines, encoding, label, lenient_option
+                    name, sample, err, offset, n_lines, encoding, label, lenient_option
                 ) from None
             text = decoder(line, "replace")[0]
             n_replaced += text.count("\ufffd") - decoder(line, "ignore")[0].count("\ufffd")
-        if not text.strip():
-            n_empty += 1
+        if "\r" in text.rstrip("\r\n"):  # lone carriage returns inside: several lines as readers see them
+            pieces = _LINE_BREAK.split(text.removesuffix("\n").removesuffix("\r"))
+        else:
+            pieces = [text]
+        n_records += len(pieces)
+        n_empty += sum(not piece.strip() for piece in pieces)
         offset += len(line)
-    return FileScan(name, offset, n_lines, n_empty, n_replaced)
+    return FileScan(name, offset, n_records, n_empty, n_replaced)
+
+
+def _undecodable_sample(line: bytes, rest: Iterator[bytes], decoder, limit: int = 1 << 16) -> bytes:
+    """The undecodable ``line`` and the next undecodable lines of the file (up to ``limit`` bytes): a
+    single short line (one Russian word) can read as Chinese; more text settles which encoding it is."""
+    sample = [line]
+    size = len(line)
+    for more in rest:
+        if size >= limit:
+            break
+        try:
+            decoder(more)
+        except UnicodeDecodeError:
+            sample.append(more)
+            size += len(more)
+    return b"\n".join(x.rstrip(b"\r\n") for x in sample)
 
 
 def _not_encoding(
@@ -517,14 +576,16 @@ def read_texts(
             texts = _jsonl_texts(path, text_field, encoding=encoding, encoding_errors=encoding_errors)
             lines.extend(text for text in texts if text.strip())
         else:
-            lines.extend(line for line in data.decode(codec, encoding_errors).split("\n") if line.strip())
+            lines.extend(
+                line for line in _LINE_BREAK.split(data.decode(codec, encoding_errors)) if line.strip()
+            )
     if any(str(i) == "-" for i in inputs):
         data = sys.stdin.buffer.read()
         text = decode_text_bytes(
             data, name="standard input", encoding=encoding, encoding_errors=encoding_errors
         )
         digest.update(data)
-        lines.extend(line for line in text.split("\n") if line.strip())
+        lines.extend(line for line in _LINE_BREAK.split(text) if line.strip())
     if not lines:
         raise ToolkitInputError("the input holds no text")
     return lines, digest.hexdigest()
@@ -552,7 +613,8 @@ def read_word_list(path: str | os.PathLike, *, encoding: str = "utf-8") -> list[
         >>> vs = extract_vectors("outputs/pretrain/tiny_zh", words=words)  # doctest: +SKIP
     """
     path = check_text_file(path, encoding=encoding)
-    words = [w.strip() for w in path.read_text(encoding=text_decoding(encoding)).splitlines() if w.strip()]
+    text = path.read_text(encoding=text_decoding(encoding))
+    words = [w.strip() for w in _LINE_BREAK.split(text) if w.strip()]  # not splitlines(): U+2028 is text
     if not words:
         raise ToolkitInputError(f"{path}: the word list is empty (expected one item per line)")
     return words

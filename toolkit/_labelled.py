@@ -66,6 +66,10 @@ def _rows(path: Path, fmt: str, *, encoding: str = "utf-8", encoding_errors: str
         header = next(reader, None)
         if header is None:
             return
+        if not any(name.strip() for name in header):
+            raise ToolkitInputError(
+                f"{path}:{reader.line_num}: no header: the first line must name the columns, e.g. text,label"
+            )
         for row in reader:
             if not row:  # a blank line
                 continue

@@ -28,7 +28,9 @@ def is_cjk_char(ch: str) -> bool:
 
 
 def _wide(char: str) -> bool:
-    return unicodedata.east_asian_width(char) in ("W", "F")
+    """A character East Asian text writes without spaces around it: wide or full-width, except emoji and
+    other pictographs (wide too, but written between spaced words: ``ok 👍 thanks``)."""
+    return unicodedata.east_asian_width(char) in ("W", "F") and unicodedata.category(char) not in ("So", "Sk")
 
 
 def join_tokens(tokens: Sequence[str]) -> str:

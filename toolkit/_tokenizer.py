@@ -23,7 +23,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import AutoTokenizer, BertTokenizerFast, PreTrainedTokenizerBase
 
 from ._errors import ToolkitInputError
-from ._text import is_cjk_char
+from ._text import is_cjk_char, tokenizer_safe
 
 logger = logging.getLogger(__name__)
 
@@ -282,7 +282,8 @@ def tokenizer_report(
         if total >= max_chars:
             break
     unk_id = tokenizer.unk_token_id
-    ids = tokenizer(sample, add_special_tokens=False, verbose=False)["input_ids"] if sample else []
+    safe = [tokenizer_safe(t) for t in sample]
+    ids = tokenizer(safe, add_special_tokens=False, verbose=False)["input_ids"] if sample else []
     n_tokens = sum(len(x) for x in ids)
     n_unk = sum(x.count(unk_id) for x in ids)
     char_counts: Counter[str] = Counter()
@@ -291,7 +292,11 @@ def tokenizer_report(
     for ws in [c for c in char_counts if c.isspace()]:
         del char_counts[ws]
     distinct = list(char_counts)
-    per_char = tokenizer(distinct, add_special_tokens=False)["input_ids"] if distinct else []
+    per_char = (
+        tokenizer([tokenizer_safe(c) for c in distinct], add_special_tokens=False)["input_ids"]
+        if distinct
+        else []
+    )
     uncovered = Counter(
         {c: char_counts[c] for c, toks in zip(distinct, per_char, strict=True) if unk_id in toks}
     )

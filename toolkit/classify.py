@@ -16,6 +16,7 @@ from transformers import PreTrainedTokenizerBase, TrainingArguments
 
 from ._labelled import ClassificationExample, class_balance, read_classification
 from ._metrics import load_metric
+from ._text import tokenizer_safe
 from ._tokenizer import tokenizer_report, warn_if_uncovered
 from .config import FinetuneArguments
 from .finetune import build_label_map, check_labels_known, finish_splits
@@ -50,8 +51,12 @@ def encode_classification(
         ``(features, n_truncated)``: features carry ``input_ids``, ``attention_mask``, (``token_type_ids``),
         ``labels`` (an id, or a 0/1 float vector for multi-label, or absent when unlabelled) and ``length``.
     """
-    texts = [e.text for e in examples]
-    pairs = [e.text_pair for e in examples] if examples and examples[0].text_pair is not None else None
+    texts = [tokenizer_safe(e.text) for e in examples]  # a lone surrogate (JSON "\udcff") becomes U+FFFD
+    pairs = (
+        [tokenizer_safe(e.text_pair) for e in examples]
+        if examples and examples[0].text_pair is not None
+        else None
+    )
     full = tokenizer(texts, pairs, verbose=False)
     too_long = [i for i, ids in enumerate(full["input_ids"]) if len(ids) > max_length]
     if too_long:
