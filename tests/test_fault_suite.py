@@ -233,3 +233,38 @@ def test_lone_surrogates_in_json_do_not_reach_the_tokenizer(tmp_path, tiny_mlm_d
         ]  # fmt: skip
     )
     assert results["train"]["train_loss"] > 0
+
+
+def test_every_recipe_names_the_encoding_and_reads_with_it(tiny_mlm_dir, corpus_dir, tmp_path):
+    """A GBK file through each training recipe: refused with the option to pass, then read with it."""
+    from conftest import tiny_recipe_flags
+
+    from recipes import pretrain, train_classifier, train_ner
+    from toolkit.demo import write_demo_labelled
+
+    gbk = tmp_path / "gbk"
+    gbk.mkdir()
+    for name in ("train.txt", "valid.txt"):  # one --encoding for every input of a run
+        (gbk / name).write_bytes((corpus_dir / name).read_text(encoding="utf-8").encode("gb18030"))
+    data = write_demo_labelled(tmp_path / "labelled", n=40)
+    for name in ("topic_train", "ner_train"):
+        raw = data[name].read_text(encoding="utf-8")
+        (gbk / data[name].name).write_bytes(raw.encode("gb18030"))
+    quick = ["--max_steps", "1", "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true"]
+    runs = {
+        "pretrain": lambda *extra: pretrain.main(
+            [*tiny_recipe_flags(gbk, tmp_path / "p", "--max_steps", "1"), *extra]
+        ),
+        "train_classifier": lambda *extra: train_classifier.main(
+            ["--model_name_or_path", str(tiny_mlm_dir), "--train_file", str(gbk / data["topic_train"].name)]
+            + ["--output_dir", str(tmp_path / "c"), *quick, *extra]
+        ),
+        "train_ner": lambda *extra: train_ner.main(
+            ["--model_name_or_path", str(tiny_mlm_dir), "--train_file", str(gbk / data["ner_train"].name)]
+            + ["--output_dir", str(tmp_path / "n"), "--max_length", "16", "--stride", "4", *quick, *extra]
+        ),
+    }
+    for recipe, run in runs.items():
+        with pytest.raises(ToolkitInputError, match="reads as GB18030: pass --encoding gb18030"):
+            run()
+        assert run("--encoding", "gb18030", "--overwrite_output_dir", "true"), recipe
