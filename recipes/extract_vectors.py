@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None, **options) -> VectorSet:
     if x.push_to_hub:
         outputs.append(output.parent / "README.md")  # the vector set's card
     check_output_files(outputs, inputs=inputs, overwrite=x.overwrite)
-    words = read_word_list(x.words_file) if x.words_file else None
+    words = read_word_list(x.words_file, encoding=x.encoding) if x.words_file else None
     hub = (
         preflight(x.hub_model_id or "", private=x.hub_private_repo, revision=x.hub_revision)
         if x.push_to_hub
@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None, **options) -> VectorSet:
             normalize=x.normalize,
             extensions=x.extensions,
             text_field=x.text_field,
+            encoding=x.encoding,
+            encoding_errors=x.encoding_errors,
             batch_size=x.batch_size,
         )
     else:
@@ -102,6 +104,8 @@ def main(argv: list[str] | None = None, **options) -> VectorSet:
             missing=x.missing,
             extensions=x.extensions,
             text_field=x.text_field,
+            encoding=x.encoding,
+            encoding_errors=x.encoding_errors,
             batch_size=x.batch_size,
         )
 

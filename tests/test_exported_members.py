@@ -26,6 +26,8 @@ TOP_LEVEL = [
     # vectors and weight transfer
     "Encoder", "TransferReport", "VectorSet", "encode_sentences", "extract_sentence_vectors", "extract_vectors",
     "load_encoder", "read_texts", "read_word_list", "transfer_weights",
+    # fast CPU inference
+    "ExportResult", "OnnxModel", "TextClassifier", "export_model",
     # training and publishing
     "HubError", "ToolkitTrainer", "preflight", "push_output_dir",
 ]  # fmt: skip

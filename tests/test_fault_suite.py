@@ -239,7 +239,7 @@ def test_every_recipe_names_the_encoding_and_reads_with_it(tiny_mlm_dir, corpus_
     """A GBK file through each training recipe: refused with the option to pass, then read with it."""
     from conftest import tiny_recipe_flags
 
-    from recipes import pretrain, train_classifier, train_ner
+    from recipes import extract_vectors, pretrain, train_classifier, train_ner
     from toolkit.demo import write_demo_labelled
 
     gbk = tmp_path / "gbk"
@@ -264,7 +264,19 @@ def test_every_recipe_names_the_encoding_and_reads_with_it(tiny_mlm_dir, corpus_
             + ["--output_dir", str(tmp_path / "n"), "--max_length", "16", "--stride", "4", *quick, *extra]
         ),
     }
+    runs["extract_vectors"] = lambda *extra: extract_vectors.main(
+        [
+            "--checkpoint",
+            str(tiny_mlm_dir),
+            "--input",
+            str(gbk / "train.txt"),
+            "--output",
+            str(tmp_path / "v.vec"),
+        ]
+        + [a for a in extra if a != "true"]
+    )
     for recipe, run in runs.items():
         with pytest.raises(ToolkitInputError, match="reads as GB18030: pass --encoding gb18030"):
             run()
-        assert run("--encoding", "gb18030", "--overwrite_output_dir", "true"), recipe
+        overwrite = "--overwrite" if recipe == "extract_vectors" else "--overwrite_output_dir"
+        assert run("--encoding", "gb18030", overwrite, "true"), recipe

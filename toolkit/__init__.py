@@ -64,6 +64,11 @@ _EXPORTS = {
     "read_texts": "_io",
     "read_word_list": "_io",
     "transfer_weights": "_transfer",
+    # fast CPU inference: ONNX export (optional extra toolkit[onnx]) and predictors on either backend
+    "ExportResult": "_onnx_export",
+    "OnnxModel": "_onnx",
+    "TextClassifier": "_classifier",
+    "export_model": "_onnx_export",
     # training and publishing
     "HubError": "_errors",
     "ToolkitTrainer": "training",
@@ -88,6 +93,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
+    from ._classifier import TextClassifier
     from ._corpus import CorpusReport, load_corpus, resolve_files
     from ._encoder import Encoder, encode_sentences, load_encoder
     from ._errors import HubError, ToolkitInputError
@@ -96,6 +102,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
     from ._labelled import ClassificationExample, NERSentence, read_classification, read_conll, read_ner_jsonl
     from ._masking import MLMCollator
     from ._model import build_mlm_model
+    from ._onnx import OnnxModel
+    from ._onnx_export import ExportResult, export_model
     from ._packing import prepare_mlm_dataset
     from ._presets import PRESET_NAMES, count_size, load_preset
     from ._surgery import (

@@ -4,20 +4,23 @@ The classic "BERT char-vector" tool, as a library: read a checkpoint, collect ev
 the user's files, and return their vectors with a coverage report. Three modes:
 
 * ``static``: rows of the input-embedding matrix (an item split into several pieces is pooled);
-* ``contextual``: the hidden state of each item averaged over its occurrences in the corpus;
+* ``contextual``: the hidden state of each item averaged over its occurrences in the corpus (lines are
+  streamed window by window, so a one-line file of megabytes takes the memory of a batch of windows);
 * sentences: :func:`encode_sentences` (mean / cls / max pooling).
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import hashlib
+import itertools
 import logging
 import os
 import re
 import unicodedata
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -31,6 +34,7 @@ from transformers import (
 from ._encoder import Encoder, _layer_indices, encode_sentences, load_encoder
 from ._errors import ToolkitInputError
 from ._io import read_texts
+from ._tagging import PIECE_CHARS, text_pieces
 from ._text import load_jieba, tokenizer_safe
 from ._vectors import VectorSet
 
@@ -83,8 +87,9 @@ def count_items(
         for c in [c for c in counts if c.isspace()]:
             del counts[c]
         return counts
-    for line in lines:
-        counts.update(w for w, _, _ in _segment(line, unit, segmenter))
+    for line in lines:  # piece by piece: a one-line file of megabytes is never segmented at once
+        for start, end in text_pieces(line):
+            counts.update(w for w, _, _ in _segment(line[start:end], unit, segmenter))
     return counts
 
 
@@ -200,6 +205,8 @@ def extract_vectors(
     missing: MissingPolicy = "skip",
     extensions: Sequence[str] = (".txt",),
     text_field: str = "text",
+    encoding: str = "utf-8",
+    encoding_errors: str = "strict",
     batch_size: int = 32,
     max_length: int | None = None,
     show_progress: bool = True,
@@ -223,6 +230,7 @@ def extract_vectors(
             ``unk`` (use the ``[UNK]`` vector), ``zeros``.
         extensions: file extensions read from directories.
         text_field: the field of JSON Lines records that holds the text.
+        encoding, encoding_errors: how input files are decoded (see :func:`~toolkit.read_texts`).
         batch_size, max_length: contextual-mode batching and window length (default: the model's maximum).
         show_progress: progress bar in contextual mode.
 
@@ -249,10 +257,19 @@ def extract_vectors(
     corpus_hash = None
     lines: list[str] | None = None
     if inputs is not None:
-        lines, corpus_hash = read_texts(inputs, extensions=extensions, text_field=text_field)
+        lines, corpus_hash = read_texts(
+            inputs,
+            extensions=extensions,
+            text_field=text_field,
+            encoding=encoding,
+            encoding_errors=encoding_errors,
+        )
     elif texts is not None:
         lines = [t for t in texts if t.strip()]
-        corpus_hash = hashlib.sha256("\n".join(lines).encode("utf-8", "surrogatepass")).hexdigest()
+        digest = hashlib.sha256()  # the hash of the lines joined by newlines, without building that string
+        for n, line in enumerate(lines):
+            digest.update(("\n" if n else "").encode() + line.encode("utf-8", "surrogatepass"))
+        corpus_hash = digest.hexdigest()
     if words is not None:
         counts = Counter({w: 1 for w in words})
         if lines is not None:
@@ -333,10 +350,177 @@ def _static_vectors(
     return out
 
 
+def _special_wrapping(tok: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
+    """The special tokens the tokenizer puts before and after a single text (``[CLS]`` / ``[SEP]``), read
+    off its own output, so windows built from token ids match what it would build itself."""
+    inner = tok("a", add_special_tokens=False)["input_ids"]
+    full = tok("a", add_special_tokens=True)["input_ids"]
+    for k in range(len(full) - len(inner) + 1):
+        if inner and full[k : k + len(inner)] == inner:
+            return full[:k], full[k + len(inner) :]
+    cls, sep = tok.cls_token_id, tok.sep_token_id
+    return ([cls] if cls is not None else []), ([sep] if sep is not None else [])
+
+
+@dataclass
+class _Window:
+    """One window of a line: its token ids (special tokens excluded) and the item occurrences it
+    contributes, as ``(item index, positions of the pooled tokens in the window)``."""
+
+    ids: list[int]
+    picks: list[tuple[int, list[int]]]
+
+
+class _LineWindows:
+    """Windows over one line fed piece by piece, as the tokenizer's overflowing windows over the whole line
+    (``body`` tokens each, consecutive windows sharing ``stride``), keeping only the tokens of the window
+    being filled and the occurrences not yet placed.
+
+    Each occurrence goes to the first window that holds its whole span, pooled over the window's tokens
+    that overlap it, as before streaming; windows, tokens and placements are those of the whole line."""
+
+    def __init__(self, *, body: int, stride: int, special: set[int], pooling: Pooling) -> None:
+        self.body, self.step, self.special, self.pooling = body, body - stride, special, pooling
+        self.ids: list[int] = []
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.base = 0  # line position of the first buffered token
+        self.next_start = 0  # line position of the next window's first token
+        self.covered = 0  # end of the last window made
+        self.pending: deque[tuple[int, int, int]] = deque()  # (item, start, end) not placed, by start
+
+    def feed(
+        self,
+        ids: list[int],
+        offsets: list[tuple[int, int]],
+        shift: int,
+        occurrences: Iterable[tuple[int, int, int]],
+    ) -> Iterator[_Window]:
+        """Add a piece's tokens (offsets relative to the piece, which starts at ``shift`` in the line) and
+        its occurrences; yield the windows now complete."""
+        self.ids.extend(ids)
+        self.starts.extend(a + shift for a, _ in offsets)
+        self.ends.extend(b + shift for _, b in offsets)
+        self.pending.extend(occurrences)
+        while self.base + len(self.ids) >= self.next_start + self.body:
+            yield from self._make(self.next_start, self.next_start + self.body)
+            self.next_start += self.step
+
+    def finish(self) -> Iterator[_Window]:
+        """The last window (the tokens after the last complete one), if any."""
+        n = self.base + len(self.ids)
+        if n > self.covered:  # also a line shorter than one window (nothing covered yet)
+            yield from self._make(self.next_start, n)
+
+    def _make(self, start: int, end: int) -> Iterator[_Window]:
+        self.covered = end
+        lo, hi = start - self.base, end - self.base
+        ids, starts, ends = self.ids[lo:hi], self.starts[lo:hi], self.ends[lo:hi]
+        next_lo = self.next_start + self.step - self.base  # tokens before the next window are done with
+        if next_lo > 0:
+            del self.ids[:next_lo], self.starts[:next_lo], self.ends[:next_lo]
+            self.base += next_lo
+        valid = [t for t in range(len(ids)) if ends[t] > starts[t] and ids[t] not in self.special]
+        if not valid:
+            return
+        first_char, last_char = starts[valid[0]], ends[valid[-1]]
+        v_starts = [starts[t] for t in valid]
+        v_ends = [ends[t] for t in valid]
+        ordered = all(a <= b for a, b in zip(v_starts, v_starts[1:], strict=False)) and all(
+            a <= b for a, b in zip(v_ends, v_ends[1:], strict=False)
+        )
+        pending = self.pending
+        while pending and pending[0][1] < first_char:  # begins before this window: no later one holds it
+            pending.popleft()
+        picks, kept = [], []
+        while pending and pending[0][1] < last_char:
+            occ = pending.popleft()
+            i, s, e = occ
+            if e <= last_char:
+                if ordered:  # tokens overlapping [s, e): those starting before e and ending after s
+                    toks = valid[bisect.bisect_right(v_ends, s) : bisect.bisect_left(v_starts, e)]
+                else:
+                    toks = [t for t, ts, te in zip(valid, v_starts, v_ends, strict=True) if ts < e and te > s]
+                if toks:
+                    picks.append((i, {"first": toks[:1], "last": toks[-1:], "mean": toks}[self.pooling]))
+                    continue
+            kept.append(occ)
+        pending.extendleft(reversed(kept))
+        if picks:
+            yield _Window(ids, picks)
+
+
+def _piece_groups(
+    lines: Sequence[str], piece_chars: int, call_chars: int
+) -> Iterator[list[tuple[int, int, int]]]:
+    """``(line, start, end)`` pieces of every line (see :func:`~toolkit._tagging.text_pieces`), grouped into
+    runs of at most ``call_chars`` characters (a piece is never split further), in order."""
+    group: list[tuple[int, int, int]] = []
+    size = 0
+    for n, line in enumerate(lines):
+        for start, end in text_pieces(line, piece_chars):
+            if group and size + end - start > call_chars:
+                yield group
+                group, size = [], 0
+            group.append((n, start, end))
+            size += end - start
+    if group:
+        yield group
+
+
+def _iter_windows(
+    tok: PreTrainedTokenizerBase,
+    lines: Sequence[str],
+    index: dict[str, int],
+    *,
+    unit: str,
+    segmenter: str | None,
+    body: int,
+    stride: int,
+    pooling: Pooling,
+    piece_chars: int,
+    call_chars: int,
+    on_line_done: Callable[[], object] | None = None,
+) -> Iterator[_Window]:
+    """The windows of every line, in order, each with the occurrences it places. Lines are read in pieces
+    tokenized at most ``call_chars`` characters per call, and windows are yielded as their tokens arrive, so
+    neither the tokenizer's output nor the segmentation ever covers more than that, whatever a line's
+    length."""
+    special = set(tok.all_special_ids)
+    state: _LineWindows | None = None
+    current = -1
+    for group in _piece_groups(lines, piece_chars, call_chars):
+        enc = tok(
+            [tokenizer_safe(lines[n][a:b]) for n, a, b in group],
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            verbose=False,
+        )
+        for k, (n, a, b) in enumerate(group):
+            if n != current:
+                if state is not None:
+                    yield from state.finish()
+                    if on_line_done:
+                        on_line_done()
+                state, current = _LineWindows(body=body, stride=stride, special=special, pooling=pooling), n
+            occurrences = [
+                (index[item], s + a, e + a)
+                for item, s, e in _segment(lines[n][a:b], unit, segmenter)
+                if item in index
+            ]
+            yield from state.feed(enc["input_ids"][k], enc["offset_mapping"][k], a, occurrences)
+    if state is not None:
+        yield from state.finish()
+        if on_line_done:
+            on_line_done()
+
+
 @torch.inference_mode()
 def _contextual_vectors(
     enc: Encoder,
-    lines: list[str],
+    lines: Sequence[str],
     items: list[str],
     ids: list[list[int] | None],
     *,
@@ -348,74 +532,67 @@ def _contextual_vectors(
     batch_size: int,
     max_length: int | None,
     show_progress: bool,
+    piece_chars: int | None = None,
 ) -> tuple[np.ndarray, list[bool]]:
+    """Hidden states of every occurrence, averaged per item, streaming windows: at most ``batch_size``
+    windows go through the model at once and a line is tokenized piece by piece, so memory is bounded by
+    the batch of windows, not by the length of a line (a one-line file of megabytes has thousands of
+    windows). The windows are the tokenizer's overflowing windows over the whole line."""
     tok = enc.tokenizer
-    index = {item: i for i, item in enumerate(items)}
+    piece_chars = piece_chars or PIECE_CHARS
+    index = {item: i for i, item in enumerate(items) if ids[i] is not None}
     hidden_size = enc.model.config.hidden_size
     sums = torch.zeros(len(items), hidden_size, dtype=torch.float64)
     counts = torch.zeros(len(items), dtype=torch.float64)
     limit = max_length or min(
         getattr(tok, "model_max_length", 512), enc.model.config.max_position_embeddings, 512
     )
-    enc_kwargs = dict(
-        add_special_tokens=True,
-        truncation=True,
-        max_length=limit,
-        stride=min(32, limit // 4),
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
-        padding=True,
-        return_tensors="pt",
-    )
+    prefix, suffix = _special_wrapping(tok)
+    body = limit - len(prefix) - len(suffix)
+    stride = min(32, limit // 4)
+    if body <= stride:
+        raise ToolkitInputError(
+            f"max_length {limit} leaves {body} tokens per window after the special tokens: too few"
+        )
+    with_types = "token_type_ids" in getattr(tok, "model_input_names", ())
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
     bar = tqdm(total=len(lines), desc="Contextual vectors", unit="line", disable=not show_progress)
-    for start in range(0, len(lines), batch_size):
-        batch = lines[start : start + batch_size]
-        encoded = tok([tokenizer_safe(line) for line in batch], **enc_kwargs)
-        sample_map = encoded.pop("overflow_to_sample_mapping").tolist()
-        offsets = encoded.pop("offset_mapping")
-        model_inputs = {
-            k: v for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")
-        }
-        out = enc.model(**model_inputs, output_hidden_states=True)
-        hidden = torch.stack([out.hidden_states[layer] for layer in layers]).mean(0).double()  # (W, L, H)
-        special = torch.zeros_like(model_inputs["input_ids"], dtype=torch.bool)
-        for sid in tok.all_special_ids:
-            special |= model_inputs["input_ids"] == sid
+    windows = _iter_windows(
+        tok,
+        lines,
+        index,
+        unit=unit,
+        segmenter=segmenter,
+        body=body,
+        stride=stride,
+        pooling=pooling,
+        piece_chars=piece_chars,
+        call_chars=max(piece_chars, 8 * limit * batch_size),
+        on_line_done=lambda: bar.update(1),
+    )
+    while batch := list(itertools.islice(windows, batch_size)):
+        width = max(len(w.ids) for w in batch) + len(prefix) + len(suffix)
+        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
         rows, weights, targets = [], [], []
-        seen_spans: set[tuple[int, int, int]] = set()  # windows overlap: count each occurrence once
-        for w, sample in enumerate(sample_map):
-            line = batch[sample]
-            starts = offsets[w, :, 0].tolist()
-            ends = offsets[w, :, 1].tolist()
-            valid = [
-                (t, s, e)
-                for t, (s, e) in enumerate(zip(starts, ends, strict=True))
-                if e > s and not special[w, t]
-            ]
-            if not valid:
-                continue
-            window_start, window_end = valid[0][1], valid[-1][2]
-            for item, s, e in _segment(line, unit, segmenter):
-                if s < window_start or e > window_end or (sample, s, e) in seen_spans or item not in index:
-                    continue
-                i = index[item]
-                if ids[i] is None:
-                    continue
-                toks = [t for t, ts, te in valid if ts < e and te > s]
-                if not toks:
-                    continue
-                seen_spans.add((sample, s, e))
-                chosen = {"first": toks[:1], "last": toks[-1:], "mean": toks}[pooling]
-                for t in chosen:
-                    rows.append(w * hidden.shape[1] + t)
-                    weights.append(1.0 / len(chosen))
+        for r, w in enumerate(batch):
+            seq = [*prefix, *w.ids, *suffix]
+            input_ids[r, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[r, : len(seq)] = 1
+            for i, toks in w.picks:
+                for t in toks:
+                    rows.append(r * width + len(prefix) + t)
+                    weights.append(1.0 / len(toks))
                     targets.append(i)
                 counts[i] += 1
-        if rows:
-            flat = hidden.reshape(-1, hidden_size)
-            contrib = flat[torch.tensor(rows)] * torch.tensor(weights, dtype=torch.float64).unsqueeze(1)
-            sums.index_add_(0, torch.tensor(targets), contrib)
-        bar.update(len(batch))
+        model_inputs = {"input_ids": input_ids, "attention_mask": mask}
+        if with_types:
+            model_inputs["token_type_ids"] = torch.zeros_like(input_ids)
+        out = enc.model(**model_inputs, output_hidden_states=True)
+        hidden = torch.stack([out.hidden_states[layer] for layer in layers]).mean(0)  # (W, L, H)
+        flat = hidden.reshape(-1, hidden_size)[torch.tensor(rows)].double()
+        contrib = flat * torch.tensor(weights, dtype=torch.float64).unsqueeze(1)
+        sums.index_add_(0, torch.tensor(targets), contrib)
     bar.close()
     vectors = (sums / counts.clamp(min=1).unsqueeze(1)).float().numpy()
     for i, x in enumerate(ids):
@@ -430,19 +607,29 @@ def extract_sentence_vectors(
     *,
     pooling: str | None = None,
     layers: Sequence[int] = (-1,),
-    normalize: bool = False,
+    normalize: bool | None = None,
     extensions: Sequence[str] = (".txt",),
     text_field: str = "text",
+    encoding: str = "utf-8",
+    encoding_errors: str = "strict",
     batch_size: int = 32,
 ) -> VectorSet:
     """One vector per non-empty input line (``sentence_0``, ``sentence_1``, ...), with provenance and a
     coverage report that counts the lines longer than the model's window (truncated, and warned about).
+    ``normalize=None`` L2-normalises when the checkpoint asks for it (a sentence-transformers directory with
+    a ``Normalize`` module), as ``SentenceTransformer.encode`` does; the provenance records what was done.
 
     Example:
         >>> vs = extract_sentence_vectors("st_model/", ["sentences.txt"], normalize=True)  # doctest: +SKIP
     """
     enc = encoder if isinstance(encoder, Encoder) else load_encoder(encoder)
-    lines, digest = read_texts(inputs, extensions=extensions, text_field=text_field)
+    lines, digest = read_texts(
+        inputs,
+        extensions=extensions,
+        text_field=text_field,
+        encoding=encoding,
+        encoding_errors=encoding_errors,
+    )
     report: dict = {}
     vectors = encode_sentences(
         enc,
@@ -459,7 +646,7 @@ def extract_sentence_vectors(
         "mode": "sentence",
         "layers": list(layers),
         "pooling": pooling or enc.default_pooling,
-        "normalize": normalize,
+        "normalize": enc.normalize if normalize is None else normalize,
         "corpus_sha256": digest,
     }
     return VectorSet(

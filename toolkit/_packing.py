@@ -4,20 +4,31 @@ Packing concatenates documents separated by ``[SEP]`` and cuts the stream into b
 tokens, each starting with ``[CLS]``; only the last block of each ``.map`` batch is padded, so padding is
 a tiny fraction of tokens and no token is dropped. A ``word_starts`` column (1 where a token begins a word)
 travels with the ids so the masking collator can mask whole words.
+
+Memory is bounded by the ``.map`` batch, not by a document: a long document (a file that is one line) is
+tokenized in pieces cut where the tokenizer cuts anyway (:func:`toolkit._tagging.text_pieces`), at most
+:data:`TOKENIZE_CHARS` characters per tokenizer call, and the token stream is held as NumPy arrays; only the
+blocks themselves become Python lists, as ``datasets`` expects.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import datasets
+import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from ._errors import ToolkitInputError
+from ._tagging import PIECE_CHARS, text_pieces
 from ._text import load_jieba
 
 logger = logging.getLogger(__name__)
+
+# Characters of text given to the tokenizer in one call: a batch of long documents is tokenized in several
+# calls, so the tokenizer's per-token objects (and their Python lists) never cover more than this.
+TOKENIZE_CHARS = 1 << 18
 
 
 def segment_word_starts(text: str, segmenter: str) -> set[int]:
@@ -84,27 +95,31 @@ def pack_into_blocks(
     """
     if block_size < 2:
         raise ToolkitInputError(f"block_size must be at least 2, got {block_size}")
-    stream: list[int] = []
-    starts: list[int] = []
-    for i, doc in enumerate(ids):
-        if not doc:
-            continue
-        stream.extend(doc)
-        stream.append(sep_id)
+    kept = [i for i, doc in enumerate(ids) if len(doc)]
+    if not kept:
+        result: dict[str, list[list[int]]] = {"input_ids": []}
         if word_starts is not None:
-            starts.extend(word_starts[i])
-            starts.append(1)
+            result["word_starts"] = []
+        return result
+    sep = np.array([sep_id], dtype=np.int64)
+    stream = np.concatenate([part for i in kept for part in (np.asarray(ids[i], dtype=np.int64), sep)])
     body = block_size - 1
-    out_ids, out_starts = [], []
-    for begin in range(0, len(stream), body):
-        chunk = stream[begin : begin + body]
-        pad = body - len(chunk)
-        out_ids.append([cls_id, *chunk] + [pad_id] * pad)
-        if word_starts is not None:
-            out_starts.append([1, *starts[begin : begin + body]] + [1] * pad)
-    result = {"input_ids": out_ids}
+    n_blocks = -(-len(stream) // body)
+    pad = n_blocks * body - len(stream)
+
+    def blocks(values: np.ndarray, first: int, fill: int) -> list[list[int]]:
+        out = np.empty((n_blocks, block_size), dtype=np.int64)
+        out[:, 0] = first
+        out[:, 1:] = np.concatenate([values, np.full(pad, fill, dtype=np.int64)]).reshape(n_blocks, body)
+        return out.tolist()
+
+    result = {"input_ids": blocks(stream, cls_id, pad_id)}
     if word_starts is not None:
-        result["word_starts"] = out_starts
+        one = np.ones(1, dtype=np.int64)
+        starts = np.concatenate(
+            [part for i in kept for part in (np.asarray(word_starts[i], dtype=np.int64), one)]
+        )
+        result["word_starts"] = blocks(starts, 1, 1)
     return result
 
 
@@ -121,14 +136,82 @@ def split_lines_into_blocks(
     body = block_size - 2
     out_ids, out_starts = [], []
     for i, doc in enumerate(ids):
+        doc = np.asarray(doc, dtype=np.int64)  # lists or arrays in, Python ints out
+        flags = None if word_starts is None else np.asarray(word_starts[i], dtype=np.int64)
         for begin in range(0, len(doc), body):
-            out_ids.append([cls_id, *doc[begin : begin + body], sep_id])
-            if word_starts is not None:
-                out_starts.append([1, *word_starts[i][begin : begin + body], 1])
+            out_ids.append([cls_id, *doc[begin : begin + body].tolist(), sep_id])
+            if flags is not None:
+                out_starts.append([1, *flags[begin : begin + body].tolist(), 1])
     result = {"input_ids": out_ids}
     if word_starts is not None:
         result["word_starts"] = out_starts
     return result
+
+
+def _pieces(texts: Sequence[str], max_chars: int) -> Iterator[tuple[int, int, int]]:
+    """``(document, start, end)`` of every piece of every document (see :func:`text_pieces`)."""
+    for d, text in enumerate(texts):
+        for start, end in text_pieces(text, max_chars):
+            yield d, start, end
+
+
+def tokenize_documents(
+    texts: Sequence[str],
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    with_word_starts: bool = False,
+    segmenter: str | None = None,
+    piece_chars: int | None = None,
+    call_chars: int | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Token ids (and word-start flags) of each document, without special tokens, as NumPy arrays.
+
+    A document longer than ``piece_chars`` is tokenized in pieces cut where the tokenizer cuts anyway, and
+    pieces are tokenized at most ``call_chars`` characters per call: the tokenizer's per-token objects and
+    the Python lists they become (tens of times the text's size) never cover more than one call, whatever a
+    document's length (defaults: :data:`~toolkit._tagging.PIECE_CHARS` and :data:`TOKENIZE_CHARS`). The ids
+    are those of tokenizing each document whole; a piece's first token starts a word, as it does in the
+    whole document at such a cut.
+    """
+    piece_chars = piece_chars or PIECE_CHARS
+    call_chars = call_chars or TOKENIZE_CHARS
+    ids: list[list[np.ndarray]] = [[] for _ in texts]
+    starts: list[list[np.ndarray]] | None = [[] for _ in texts] if with_word_starts else None
+    group: list[tuple[int, int, int]] = []
+    size = 0
+
+    def flush() -> None:
+        pieces = [texts[d][a:b] for d, a, b in group]
+        # verbose=False: documents longer than a block are expected here (packed or split, not truncated)
+        enc = tokenizer(
+            pieces,
+            add_special_tokens=False,
+            return_offsets_mapping=with_word_starts,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            verbose=False,
+        )
+        for k, (d, _, _) in enumerate(group):
+            ids[d].append(np.asarray(enc["input_ids"][k], dtype=np.int64))
+            if starts is not None:
+                segment = segment_word_starts(pieces[k], segmenter) if segmenter else None
+                flags = word_start_flags(enc.word_ids(k), enc["offset_mapping"][k], segment)
+                starts[d].append(np.asarray(flags, dtype=np.int64))
+
+    for d, a, b in _pieces(texts, piece_chars):
+        if group and size + (b - a) > call_chars:
+            flush()
+            group, size = [], 0
+        group.append((d, a, b))
+        size += b - a
+    if group:
+        flush()
+    empty = np.zeros(0, dtype=np.int64)
+
+    def join(parts: list[np.ndarray]) -> np.ndarray:
+        return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else empty
+
+    return [join(p) for p in ids], None if starts is None else [join(p) for p in starts]
 
 
 def tokenize_and_pack(
@@ -140,30 +223,21 @@ def tokenize_and_pack(
     with_word_starts: bool = False,
     segmenter: str | None = None,
 ) -> dict[str, list[list[int]]]:
-    """``datasets.map`` function: tokenize ``batch["text"]`` and pack (or split line by line)."""
-    texts = batch["text"]
-    # verbose=False: documents longer than a block are expected here (they are packed or split, not truncated)
-    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=with_word_starts, verbose=False)
-    starts = None
-    if with_word_starts:
-        starts = [
-            word_start_flags(
-                enc.word_ids(i),
-                enc["offset_mapping"][i],
-                segment_word_starts(text, segmenter) if segmenter else None,
-            )
-            for i, text in enumerate(texts)
-        ]
+    """``datasets.map`` function: tokenize ``batch["text"]`` and pack (or split line by line), with memory
+    bounded by the batch's blocks whatever a document's length (see :func:`tokenize_documents`)."""
+    ids, starts = tokenize_documents(
+        batch["text"], tokenizer, with_word_starts=with_word_starts, segmenter=segmenter
+    )
     if line_by_line:
         return split_lines_into_blocks(
-            enc["input_ids"],
+            ids,
             starts,
             block_size=block_size,
             cls_id=tokenizer.cls_token_id,
             sep_id=tokenizer.sep_token_id,
         )
     return pack_into_blocks(
-        enc["input_ids"],
+        ids,
         starts,
         block_size=block_size,
         cls_id=tokenizer.cls_token_id,

@@ -426,7 +426,14 @@ class ExtractArguments:
             "choices": ["first", "last", "mean", "cls", "max"],
         },
     )
-    normalize: bool = field(default=False, metadata={"help": "L2-normalise sentence vectors."})
+    normalize: bool | None = field(
+        default=None,
+        metadata={
+            "help": "L2-normalise sentence vectors (default: as the checkpoint says: yes for a "
+            "sentence-transformers directory with a Normalize module, as SentenceTransformer.encode does; "
+            "else no)."
+        },
+    )
     min_count: int = field(default=1, metadata={"help": "Ignore items rarer than this."})
     segmenter: str | None = field(
         default=None, metadata={"help": "Chinese word segmentation for --unit word.", "choices": ["jieba"]}
