@@ -81,34 +81,20 @@ def _load_local(
 ) -> datasets.Dataset | datasets.IterableDataset:
     text_files = [str(p) for p in files if not p.name.lower().endswith(JSON_EXTENSIONS)]
     json_files = [str(p) for p in files if p.name.lower().endswith(JSON_EXTENSIONS)]
+    decoding = {"encoding": encoding, "encoding_errors": encoding_errors}
+    load = dict(
+        split="train",
+        streaming=streaming,
+        encoding=text_decoding(**decoding),
+        encoding_errors=encoding_errors,
+    )
     parts = []
     if text_files:
-        report.files.extend(
-            scan_text_file(p, encoding=encoding, encoding_errors=encoding_errors, lenient_option=LENIENT)
-            for p in text_files
-        )
-        ds = datasets.load_dataset(
-            "text",
-            data_files=text_files,
-            split="train",
-            streaming=streaming,
-            encoding=text_decoding(encoding, encoding_errors),
-            encoding_errors=encoding_errors,
-        )
-        parts.append(ds)
+        report.files.extend(scan_text_file(p, lenient_option=LENIENT, **decoding) for p in text_files)
+        parts.append(datasets.load_dataset("text", data_files=text_files, **load))
     if json_files:
-        report.files.extend(
-            scan_jsonl_file(p, text_field=text_field, encoding=encoding, encoding_errors=encoding_errors)
-            for p in json_files
-        )
-        ds = datasets.load_dataset(
-            "json",
-            data_files=json_files,
-            split="train",
-            streaming=streaming,
-            encoding=text_decoding(encoding, encoding_errors),
-            encoding_errors=encoding_errors,
-        )
+        report.files.extend(scan_jsonl_file(p, text_field=text_field, **decoding) for p in json_files)
+        ds = datasets.load_dataset("json", data_files=json_files, **load)
         if text_field != "text":
             ds = ds.rename_column(text_field, "text")
         ds = ds.select_columns(["text"])

@@ -673,37 +673,27 @@ def encode_sentences(
         )
     if threads is not None and threads < 1:
         raise ToolkitInputError(f"threads must be at least 1, got {threads}")
+    args = (
+        enc,
+        sentences,
+        pooling,
+        normalize,
+        layer_list,
+        need_all,
+        batch_size,
+        max_length,
+        show_progress,
+        report,
+    )
     if enc.backend == "onnx":
         if threads is not None:
             enc.model.set_threads(threads)
-        return _encode_batches(
-            enc,
-            sentences,
-            pooling,
-            normalize,
-            layer_list,
-            need_all,
-            batch_size,
-            max_length,
-            show_progress,
-            report,
-        )
+        return _encode_batches(*args)
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _encode_batches(
-            enc,
-            sentences,
-            pooling,
-            normalize,
-            layer_list,
-            need_all,
-            batch_size,
-            max_length,
-            show_progress,
-            report,
-        )
+        return _encode_batches(*args)
     finally:
         torch.set_num_threads(previous)
 

@@ -39,6 +39,26 @@ __all__ = [
 ]
 
 
+def _encoding_field():
+    return field(
+        default="utf-8",
+        metadata={
+            "help": "Encoding of the input files: UTF-8 (with or without a byte-order mark) by default; e.g. "
+            "gb18030 for Chinese files saved as GBK/GB2312, big5, shift_jis, latin-1."
+        },
+    )
+
+
+def _encoding_errors_field():
+    return field(
+        default="strict",
+        metadata={
+            "help": "'strict': stop at an undecodable byte (naming file, line, byte offset and the likely "
+            "encoding); 'replace': replace it with U+FFFD and count."
+        },
+    )
+
+
 @dataclass
 class CorpusArguments:
     """Where the raw text comes from."""
@@ -76,20 +96,8 @@ class CorpusArguments:
     max_eval_samples: int | None = field(
         default=None, metadata={"help": "Use only the first N validation documents."}
     )
-    encoding: str = field(
-        default="utf-8",
-        metadata={
-            "help": "Encoding of the input files: UTF-8 (with or without a byte-order mark) by default; e.g. "
-            "gb18030 for Chinese files saved as GBK/GB2312, big5, shift_jis, latin-1."
-        },
-    )
-    encoding_errors: str = field(
-        default="strict",
-        metadata={
-            "help": "'strict': stop at an undecodable byte (naming file, line and byte offset); 'replace': "
-            "replace it with U+FFFD and count."
-        },
-    )
+    encoding: str = _encoding_field()
+    encoding_errors: str = _encoding_errors_field()
 
 
 @dataclass
@@ -219,20 +227,8 @@ class FinetuneArguments:
     file_format: str | None = field(
         default=None, metadata={"help": "csv, tsv, jsonl or conll (default: from extension)."}
     )
-    encoding: str = field(
-        default="utf-8",
-        metadata={
-            "help": "Encoding of the input files: UTF-8 (with or without a byte-order mark) by default; e.g. "
-            "gb18030 for Chinese files saved as GBK/GB2312, big5, shift_jis, latin-1."
-        },
-    )
-    encoding_errors: str = field(
-        default="strict",
-        metadata={
-            "help": "'strict': stop at an undecodable byte (naming file, line and byte offset); 'replace': "
-            "replace it with U+FFFD (counted in the log)."
-        },
-    )
+    encoding: str = _encoding_field()
+    encoding_errors: str = _encoding_errors_field()
     text_column: str = field(default="text", metadata={"help": "Text column (classification)."})
     text_pair_column: str | None = field(
         default=None, metadata={"help": "Second text column (sentence pairs)."}
@@ -382,20 +378,8 @@ class ExtractArguments:
         default_factory=lambda: [".txt"], metadata={"help": "Extensions read from directories.", "nargs": "+"}
     )
     text_field: str = field(default="text", metadata={"help": "Text field of JSON Lines inputs."})
-    encoding: str = field(
-        default="utf-8",
-        metadata={
-            "help": "Encoding of the input files: UTF-8 (with or without a byte-order mark) by default; e.g. "
-            "gb18030 for Chinese files saved as GBK/GB2312, big5, shift_jis, latin-1."
-        },
-    )
-    encoding_errors: str = field(
-        default="strict",
-        metadata={
-            "help": "'strict': stop at an undecodable byte (naming file, line and byte offset); 'replace': "
-            "replace it with U+FFFD (counted in the log)."
-        },
-    )
+    encoding: str = _encoding_field()
+    encoding_errors: str = _encoding_errors_field()
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing output file."})
     format: str | None = field(
         default=None,
