@@ -176,3 +176,30 @@ def scores_from_prediction_files(output_dir: Path) -> dict:
         rows = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
         out["accuracy"] = sum(r["predicted"] == r["gold"] for r in rows) / len(rows)
     return out
+
+
+NER_LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger_dir(tokenizer, tmp_path_factory) -> Path:
+    """A random 2-layer, hidden-32 token classifier over ``NER_LABELS`` with the fixture tokenizer."""
+    import torch
+    from transformers import BertConfig, BertForTokenClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=len(NER_LABELS),
+        id2label=dict(enumerate(NER_LABELS)),
+        label2id={lab: i for i, lab in enumerate(NER_LABELS)},
+    )
+    out = tmp_path_factory.mktemp("tagger")
+    BertForTokenClassification(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

@@ -16,7 +16,7 @@ import datasets
 import numpy as np
 import pytest
 import torch
-from transformers import BertConfig, BertForTokenClassification
+from conftest import NER_LABELS
 
 from toolkit import NERTagger, bio_entities, decode_tags, extract_vectors, load_encoder, prepare_mlm_dataset
 from toolkit._masking import IGNORE_INDEX
@@ -25,7 +25,7 @@ from toolkit._tagger import split_words
 from toolkit._tagging import AlignmentAudit, make_windows, merge_window_scores, token_owners, word_pieces
 from toolkit.demo import chinese_sentences, english_sentences
 
-LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+LABELS = NER_LABELS
 L2I = {lab: i for i, lab in enumerate(LABELS)}
 
 
@@ -174,26 +174,6 @@ def test_text_pieces_cut_where_the_tokenizer_cuts(tokenizer):
 
 
 # ------------------------------------------------------------------------------------------------- NER
-@pytest.fixture(scope="module")
-def tagger_dir(tokenizer, tmp_path_factory):
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id=L2I,
-    )
-    out = tmp_path_factory.mktemp("tagger_long")
-    BertForTokenClassification(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
-
-
 def reference_windows(words, tags, tokenizer, *, max_length, stride, label_all_tokens=False):
     """Windows built from the whole sentence at once (make_windows + token_owners), as before streaming."""
     pieces = word_pieces(words, tokenizer)
@@ -295,11 +275,11 @@ def reference_entities(tagger: NERTagger, text: str) -> tuple[list[str], list[tu
     return tags, bio_entities(tags)
 
 
-def test_ner_very_long_sentence_streams_its_windows(tagger_dir, monkeypatch):
+def test_ner_very_long_sentence_streams_its_windows(tiny_tagger_dir, monkeypatch):
     """A 60,000-character sentence: words tokenized a chunk at a time, windows through the model a batch at
     a time as they are made, and the entities of the whole-sentence computation."""
     text = long_text(60_000, seed=9)
-    tagger = NERTagger(tagger_dir, max_length=24, stride=6, batch_size=8)
+    tagger = NERTagger(tiny_tagger_dir, max_length=24, stride=6, batch_size=8)
     expected_tags, expected = reference_entities(tagger, text)
     spy = Spy(monkeypatch, tagger.tokenizer, tagger.model, max_text_chars=10**9, max_texts=4096, max_batch=8)
     entities = tagger(text)

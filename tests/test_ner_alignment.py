@@ -5,8 +5,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from conftest import is_valid_bio
-from transformers import BertConfig, BertForTokenClassification
+from conftest import NER_LABELS, is_valid_bio
 
 from toolkit import NERTagger, ToolkitInputError, bio_entities, decode_tags
 from toolkit._tagger import split_words
@@ -19,7 +18,7 @@ from toolkit._tagging import (
     token_owners,
 )
 
-LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+LABELS = NER_LABELS
 L2I = {lab: i for i, lab in enumerate(LABELS)}
 
 
@@ -73,32 +72,12 @@ def test_long_sentence_is_windowed_without_losing_labels(tokenizer):
     assert labelled == len(words)
 
 
-@pytest.fixture(scope="module")
-def tagger_dir(tokenizer, tmp_path_factory):
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id=L2I,
-    )
-    out = tmp_path_factory.mktemp("tagger")
-    BertForTokenClassification(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
-
-
-def test_windowing_round_trip_equals_parts(tagger_dir):
+def test_windowing_round_trip_equals_parts(tiny_tagger_dir):
     """Without overlap, predictions for a long sentence equal those for its parts encoded alone.
 
     Each word's best tag (``constrained=False``): valid-BIO decoding ties a word to its neighbours, so a
     part's first word could not be ``I-`` alone but can be in the whole sentence."""
-    tagger = NERTagger(tagger_dir, stride=0, constrained=False)
+    tagger = NERTagger(tiny_tagger_dir, stride=0, constrained=False)
     tagger.max_length = 12  # windows of 10 tokens
     words = list("北京是中国的首都小明在学校吃苹果今天下雨")  # one token per character
     whole = tagger.predict_words([words])[0]
@@ -201,11 +180,11 @@ def test_score_ner_split_scores_both_decodings():
     assert swapped["other_decoding"]["overall_f1"] == 1.0
 
 
-def test_tagger_constrained_and_per_word_decoding(tagger_dir):
+def test_tagger_constrained_and_per_word_decoding(tiny_tagger_dir):
     """NERTagger decodes valid BIO by default; constrained=False gives each word's best tag."""
     words = list("小明去了北京和上海") * 3  # one token per character, one window
-    (constrained,) = NERTagger(tagger_dir).predict_words([words])
-    tagger = NERTagger(tagger_dir, constrained=False)
+    (constrained,) = NERTagger(tiny_tagger_dir).predict_words([words])
+    tagger = NERTagger(tiny_tagger_dir, constrained=False)
     (per_word,) = tagger.predict_words([words])
     ids = tagger.tokenizer(words, is_split_into_words=True, return_tensors="pt")
     assert ids["input_ids"].shape[1] == len(words) + 2
@@ -227,8 +206,8 @@ def test_split_words_and_entities():
     ]
 
 
-def test_tagger_returns_character_spans(tagger_dir):
-    tagger = NERTagger(tagger_dir)
+def test_tagger_returns_character_spans(tiny_tagger_dir):
+    tagger = NERTagger(tiny_tagger_dir)
     text = "张三在北京工作。 alice lives in paris."
     spans = tagger(text)
     for span in spans:

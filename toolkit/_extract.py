@@ -34,7 +34,7 @@ from transformers import (
 from ._encoder import Encoder, _layer_indices, encode_sentences, load_encoder
 from ._errors import ToolkitInputError
 from ._io import read_texts
-from ._tagging import PIECE_CHARS, text_pieces
+from ._tagging import PIECE_CHARS, piece_groups, text_pieces
 from ._text import load_jieba, tokenizer_safe
 from ._vectors import VectorSet
 
@@ -450,24 +450,6 @@ class _LineWindows:
             yield _Window(ids, picks)
 
 
-def _piece_groups(
-    lines: Sequence[str], piece_chars: int, call_chars: int
-) -> Iterator[list[tuple[int, int, int]]]:
-    """``(line, start, end)`` pieces of every line (see :func:`~toolkit._tagging.text_pieces`), grouped into
-    runs of at most ``call_chars`` characters (a piece is never split further), in order."""
-    group: list[tuple[int, int, int]] = []
-    size = 0
-    for n, line in enumerate(lines):
-        for start, end in text_pieces(line, piece_chars):
-            if group and size + end - start > call_chars:
-                yield group
-                group, size = [], 0
-            group.append((n, start, end))
-            size += end - start
-    if group:
-        yield group
-
-
 def _iter_windows(
     tok: PreTrainedTokenizerBase,
     lines: Sequence[str],
@@ -489,7 +471,7 @@ def _iter_windows(
     special = set(tok.all_special_ids)
     state: _LineWindows | None = None
     current = -1
-    for group in _piece_groups(lines, piece_chars, call_chars):
+    for group in piece_groups(lines, piece_chars, call_chars):
         enc = tok(
             [tokenizer_safe(lines[n][a:b]) for n, a, b in group],
             add_special_tokens=False,

@@ -14,14 +14,14 @@ blocks themselves become Python lists, as ``datasets`` expects.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import datasets
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from ._errors import ToolkitInputError
-from ._tagging import PIECE_CHARS, text_pieces
+from ._tagging import PIECE_CHARS, piece_groups
 from ._text import load_jieba
 
 logger = logging.getLogger(__name__)
@@ -148,13 +148,6 @@ def split_lines_into_blocks(
     return result
 
 
-def _pieces(texts: Sequence[str], max_chars: int) -> Iterator[tuple[int, int, int]]:
-    """``(document, start, end)`` of every piece of every document (see :func:`text_pieces`)."""
-    for d, text in enumerate(texts):
-        for start, end in text_pieces(text, max_chars):
-            yield d, start, end
-
-
 def tokenize_documents(
     texts: Sequence[str],
     tokenizer: PreTrainedTokenizerBase,
@@ -177,10 +170,7 @@ def tokenize_documents(
     call_chars = call_chars or TOKENIZE_CHARS
     ids: list[list[np.ndarray]] = [[] for _ in texts]
     starts: list[list[np.ndarray]] | None = [[] for _ in texts] if with_word_starts else None
-    group: list[tuple[int, int, int]] = []
-    size = 0
-
-    def flush() -> None:
+    for group in piece_groups(texts, piece_chars, call_chars):
         pieces = [texts[d][a:b] for d, a, b in group]
         # verbose=False: documents longer than a block are expected here (packed or split, not truncated)
         enc = tokenizer(
@@ -197,15 +187,6 @@ def tokenize_documents(
                 segment = segment_word_starts(pieces[k], segmenter) if segmenter else None
                 flags = word_start_flags(enc.word_ids(k), enc["offset_mapping"][k], segment)
                 starts[d].append(np.asarray(flags, dtype=np.int64))
-
-    for d, a, b in _pieces(texts, piece_chars):
-        if group and size + (b - a) > call_chars:
-            flush()
-            group, size = [], 0
-        group.append((d, a, b))
-        size += b - a
-    if group:
-        flush()
     empty = np.zeros(0, dtype=np.int64)
 
     def join(parts: list[np.ndarray]) -> np.ndarray:

@@ -509,3 +509,22 @@ def text_pieces(text: str, max_chars: int = PIECE_CHARS) -> Iterator[tuple[int, 
         start = end
     if n > start or n == 0:
         yield start, n
+
+
+def piece_groups(
+    texts: Sequence[str], piece_chars: int, call_chars: int
+) -> Iterator[list[tuple[int, int, int]]]:
+    """``(text, start, end)`` pieces of every text (see :func:`text_pieces`), grouped into runs of at most
+    ``call_chars`` characters (a piece is never split further), in order: one tokenizer call per group keeps
+    the memory of a call bounded whatever a text's length."""
+    group: list[tuple[int, int, int]] = []
+    size = 0
+    for n, text in enumerate(texts):
+        for start, end in text_pieces(text, piece_chars):
+            if group and size + end - start > call_chars:
+                yield group
+                group, size = [], 0
+            group.append((n, start, end))
+            size += end - start
+    if group:
+        yield group
