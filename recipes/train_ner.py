@@ -1,9 +1,12 @@
 #!/usr/bin/env python
-r"""Fine-tune a BERT-like checkpoint for named-entity recognition (Chinese by character, English by word).
+r"""Fine-tune a BERT-like checkpoint for named-entity recognition (Chinese by character, English by word), or
+train the light BiLSTM-CRF tagger from scratch.
 
     python recipes/train_ner.py --config recipes/configs/ner/msra.yaml
     python recipes/train_ner.py --model_name_or_path out/tiny_en --train_file train.txt --validation_file dev.txt \
         --tagging_scheme BIOES --output_dir out/ner
+    python recipes/train_ner.py --model_name_or_path out/tiny_zh --crf true --bilstm_hidden 128 ...  # BERT-BiLSTM-CRF
+    python recipes/train_ner.py --encoder bilstm --vectors chars.vec --train_file train.txt ...  # light tagger
 
 Input: CoNLL-style files (``--token_column``, ``--tag_column``), or JSON Lines with tokens + tags or text +
 character spans. BIO, IOB1 and BIOES are converted to BIO; invalid I- tags are repaired and counted.
@@ -23,12 +26,13 @@ OPTIONS = [NERArguments, RunArguments, TrainingArguments]
 if __name__ == "__main__":  # --help before the heavy imports below: about 2 s instead of 5
     answer_help(OPTIONS, __doc__)
 
-from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification
+from transformers import DataCollatorForTokenClassification
 
 from toolkit import ToolkitTrainer
-from toolkit.finetune import finetune_model, padded_collator, save_finetune_outputs, start_finetuning
+from toolkit.finetune import padded_collator, save_finetune_outputs, start_finetuning
 from toolkit.ner import (
-    DECODINGS,
+    build_ner_model,
+    decoding_name,
     encode_ner_splits,
     read_ner_splits,
     record_window,
@@ -48,12 +52,13 @@ def main(argv: list[str] | None = None, **options) -> dict:
     # 2. Data: read, validate, convert every split to BIO (repairs counted), labels from training.
     splits = read_ner_splits(ft, args)
 
-    # 3. Align word labels to sub-tokens; window long sentences; audit the alignment.
-    encoded, audits = encode_ner_splits(splits, start.tokenizer, ft)
-
-    # 4. Model: the checkpoint's encoder + a new token-classification head; report what loaded.
-    model, loading, embedding_card = finetune_model(AutoModelForTokenClassification, ft, splits.labels)
+    # 3. Model: the checkpoint's encoder + a new token-classification head (report what loaded), or the light
+    #    tagger with its vocabulary built from the training split; then the CRF / BiLSTM layers asked for.
+    model, tokenizer, loading, model_card = build_ner_model(ft, splits, start.tokenizer)
     record_window(model, max_length=ft.max_length, stride=ft.stride)  # NERTagger predicts with this window
+
+    # 4. Align word labels to sub-tokens; window long sentences; audit the alignment.
+    encoded, audits = encode_ner_splits(splits, tokenizer, ft)
 
     # 5. Train (dynamic padding, length grouping).
     trainer = ToolkitTrainer(
@@ -61,8 +66,8 @@ def main(argv: list[str] | None = None, **options) -> dict:
         args=args,
         train_dataset=windows_dataset(encoded["train"][0]),
         eval_dataset=windows_dataset(encoded["validation"][0]) if "validation" in encoded else None,  # loss
-        processing_class=start.tokenizer,
-        data_collator=padded_collator(DataCollatorForTokenClassification, start.tokenizer, ft),
+        processing_class=tokenizer,
+        data_collator=padded_collator(DataCollatorForTokenClassification, tokenizer, ft),
     )
     train_result = trainer.train(resume_from_checkpoint=start.resume_from)
 
@@ -76,6 +81,7 @@ def main(argv: list[str] | None = None, **options) -> dict:
         "loading_report": loading,
     }
     results.update(score_ner_splits(trainer, encoded, splits, constrained=ft.constrained_decoding))
+    light, crf = ft.encoder == "bilstm", bool(ft.crf)
 
     # 7. Save a plain model directory (labels in config.id2label) + metrics + model card; push if asked.
     save_finetune_outputs(
@@ -95,19 +101,59 @@ def main(argv: list[str] | None = None, **options) -> dict:
             "window (tokens)": ft.max_length,
             "window stride": ft.stride,
             "label all sub-tokens": ft.label_all_tokens,
-            "decoding": DECODINGS[ft.constrained_decoding],
-            **embedding_card,
+            "decoding": decoding_name(ft.constrained_decoding, crf),
+            **model_card,
         },
         headline_keys=("overall_f1", "overall_precision", "overall_recall"),
-        usage='from transformers import pipeline\n\nner = pipeline("token-classification", model="MODEL", '
-        'aggregation_strategy="first")\nprint(ner("..."))\n\n# The pipeline takes each token\'s best tag; the '
-        "scores above decode valid BIO sequences, as NERTagger does\n# (with character offsets for Chinese "
-        'and English, and no truncation):\n# from toolkit import NERTagger; NERTagger("MODEL")("...")',
-        how_to_load='NERTagger("MODEL") (from toolkit), or pipeline("token-classification", model="MODEL", '
-        'aggregation_strategy="first")',
+        usage=ner_usage(light=light, crf=crf, bilstm=bool(ft.bilstm_hidden) and not light),
+        how_to_load='NERTagger("MODEL") (from toolkit)'
+        + (
+            ""
+            if light
+            else ', or pipeline("token-classification", model="MODEL", aggregation_strategy="first")'
+        ),
         hub=start.hub,
     )
     return results
+
+
+def ner_usage(*, light: bool, crf: bool, bilstm: bool) -> str:
+    """The model card's usage block: what runs the model, and what a stock pipeline loses."""
+    tagger = 'from toolkit import NERTagger\n\ntagger = NERTagger("MODEL")\nprint(tagger("..."))  # spans with character offsets'
+    if light:
+        return (
+            f"{tagger}\n\n# A light BiLSTM{'-CRF' if crf else ''} tagger (model type toolkit_bilstm): the toolkit "
+            "registers it with transformers' Auto classes on import, so no trust_remote_code is needed; a stock "
+            "pipeline needs `import toolkit.taggers` first and then takes each token's best tag"
+            + (
+                ", without the CRF's transitions: the emission scores of a CRF are not trained to stand alone, "
+                "so expect far lower scores ('other_decoding' in metrics.json)"
+                if crf
+                else ""
+            )
+            + "."
+        )
+    pipeline = (
+        'from transformers import pipeline\n\nner = pipeline("token-classification", model="MODEL", '
+        'aggregation_strategy="first")\nprint(ner("..."))'
+    )
+    if bilstm:
+        loses = (
+            "the BiLSTM"
+            + (" and the CRF" if crf else "")
+            + " (it runs the encoder's own classifier, trained beside them)"
+        )
+    elif crf:
+        loses = (
+            "the CRF's learned transitions (it takes each token's best emission score, which a CRF does not train "
+            "to stand alone: 'other_decoding' in metrics.json scores it)"
+        )
+    else:
+        loses = "the valid-BIO decoding (it takes each token's best tag)"
+    return (
+        f"{tagger}\n\n# NERTagger runs the whole model (windows, no truncation, decoding as scored above).\n"
+        f"# A stock pipeline loads the emission model only and loses {loses}:\n# {pipeline.replace(chr(10), chr(10) + '# ')}"
+    )
 
 
 if __name__ == "__main__":

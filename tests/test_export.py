@@ -7,6 +7,7 @@ Every model is a tiny random BERT built here (nothing is downloaded). Needs the 
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -363,6 +364,13 @@ def test_unsupported_architectures_are_named(tokenizer, tiny_config, tmp_path):
         ToolkitInputError, match="BertForQuestionAnswering has a task head the export does not"
     ):
         export_model(qa, tmp_path / "out")
+    from transformers import BertForTokenClassification
+
+    from toolkit._tagger_heads import attach_tagger_head
+
+    crf = attach_tagger_head(BertForTokenClassification(copy.deepcopy(tiny_config)), crf=True)
+    with pytest.raises(ToolkitInputError, match="CRF / BiLSTM output layers"):
+        export_model(_save(crf, tokenizer, tmp_path / "crf"), tmp_path / "out")
 
 
 def test_bad_flags_and_outputs(tiny_mlm_dir, tmp_path):

@@ -33,7 +33,8 @@ TOP_LEVEL = [
 ]  # fmt: skip
 
 PUBLIC_SUBMODULES = [
-    "classify", "config", "demo", "finetune", "hub", "ner", "presets", "pretrain", "rundir", "training",
+    "classify", "config", "demo", "finetune", "hub", "ner", "presets", "pretrain", "rundir", "taggers",
+    "training",
 ]  # fmt: skip
 
 
@@ -55,8 +56,9 @@ def test_public_submodules_are_pinned_and_their_names_exist():
 
 def test_no_public_module_imports_a_private_name_from_outside_the_package():
     """Recipes and benchmarks use the public API only (tests may reach into private modules). The GPU
-    benchmark is the exception: the GPU image lacks ``datasets``, which ``import toolkit`` needs, so it reads
-    the four modules it uses directly."""
+    benchmark is an exception: the GPU image lacks ``datasets``, which ``import toolkit`` needs, so it reads
+    the four modules it uses directly. The NER benchmark is the other: it switches the internal full-width fold
+    off once, to measure what the fold is worth (no user option does that)."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
@@ -65,6 +67,6 @@ def test_no_public_module_imports_a_private_name_from_outside_the_package():
         for folder in ("recipes", "benchmarks")
         for p in sorted((root / folder).glob("*.py"))
         if re.search(r"toolkit\._[a-z]", p.read_text(encoding="utf-8"))
-        and p.name != "gpu_pretrain_throughput.py"
+        and p.name not in ("gpu_pretrain_throughput.py", "ner_quality.py")
     ]
     assert not offenders

@@ -76,6 +76,11 @@ def detect_model_kind(model_dir: str | os.PathLike) -> ModelSource:
             f"{inner} holds a {config.model_type!r} model: ONNX export supports BERT-like encoders "
             f"({', '.join(sorted(ENCODER_TYPES))}) and their classifiers and taggers"
         )
+    if getattr(config, "tagger_head", None):
+        raise ToolkitInputError(
+            f"{inner} is a tagger with CRF / BiLSTM output layers (train_ner.py --crf / --bilstm_hidden), which the "
+            "ONNX export does not carry: tag with NERTagger on PyTorch, or export a tagger trained without them"
+        )
     architecture = (getattr(config, "architectures", None) or [""])[0]
     if sentence_transformers:
         kind = "encoder"

@@ -51,6 +51,16 @@ FINETUNE_SETTINGS = {
 # NER on a tiny checkpoint: the NER configs' budget (3 epochs left the tagger underfitted).
 FINETUNE_NER_SETTINGS = {"tiny": {"num_train_epochs": 10}}
 FINETUNE_DROPOUT = 0.1
+# The light tagger (NER --encoder bilstm), trained from scratch: Adam at the classic BiLSTM-CRF's rate, no decay
+# or warm-up, dropout 0.5 (Lample et al. 2016).
+LIGHT_TAGGER_SETTINGS = {
+    "per_device_train_batch_size": 32,
+    "learning_rate": 2e-3,
+    "weight_decay": 0.0,
+    "warmup_steps": 0,
+    "num_train_epochs": 10,
+}
+LIGHT_TAGGER_DROPOUT = 0.5
 DEFAULT_SAVE_TOTAL_LIMIT = 3  # checkpoints kept when --save_total_limit is not set (every recipe)
 
 

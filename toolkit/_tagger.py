@@ -17,9 +17,10 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from transformers import AutoModelForTokenClassification, AutoTokenizer
+from transformers import AutoTokenizer
 
 from ._onnx import OnnxModel, check_backend
+from ._tagger_heads import crf_scores, load_token_classifier
 from ._tagging import bio_entities, decode_tags, iter_sentence_windows
 from ._text import is_cjk_char
 
@@ -81,7 +82,9 @@ def _first_set(*values):
 class NERTagger:
     """Entity spans with character offsets from raw text, using a saved token-classification model.
 
-    Tags are decoded as the most probable valid BIO sequence (``constrained=False``: each word's best tag).
+    Tags are decoded as the most probable valid BIO sequence (``constrained=False``: each word's best tag); a
+    model trained with a CRF layer (``--crf true``) decodes with its learned transitions, and one with a BiLSTM
+    (``--bilstm_hidden``, or the light tagger of ``--encoder bilstm``) runs it.
     Sentences longer than the window are split into overlapping windows and merged back; the window and its
     overlap default to those of fine-tuning (``ner_max_length``, ``ner_stride`` in the model's config).
 
@@ -110,13 +113,14 @@ class NERTagger:
         if check_backend(model_dir, backend, "token_classifier") == "onnx":
             self.model = OnnxModel.from_export(model_dir, threads=threads)
         else:
-            self.model = AutoModelForTokenClassification.from_pretrained(str(model_dir)).eval()
+            self.model = load_token_classifier(model_dir)  # with its CRF / BiLSTM layers, if any
             if threads is not None:
                 torch.set_num_threads(threads)
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         id2label = {int(k): v for k, v in self.model.config.id2label.items()}
         self.labels = [id2label[i] for i in range(len(id2label))]
         self.constrained = constrained  # valid BIO sequences only (see decode_tags)
+        self.crf = crf_scores(self.model)  # a CRF layer's transitions decode, when the model has one
         # The window the model was fine-tuned with (recorded by the NER recipe), else the model's limit.
         config = self.model.config
         limit = min(config.max_position_embeddings, getattr(self.tokenizer, "model_max_length", 512), 512)
@@ -166,7 +170,7 @@ class NERTagger:
             missing = np.flatnonzero(~seen[n]).tolist()
             if missing:
                 raise RuntimeError(f"words {missing[:5]} received no prediction: windowing bug")
-            results.append(decode_tags(scores[n], self.labels, constrained=self.constrained))
+            results.append(decode_tags(scores[n], self.labels, constrained=self.constrained, crf=self.crf))
             scores[n] = seen[n] = None  # decoded: free the sentence's scores
         return results
 

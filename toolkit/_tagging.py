@@ -26,7 +26,7 @@ from transformers import PreTrainedTokenizerBase
 
 from ._errors import ToolkitInputError
 from ._masking import IGNORE_INDEX
-from ._text import is_cjk_char, tokenizer_safe
+from ._text import fold_width, is_cjk_char, tokenizer_safe
 from ._tokenizer import UNK_WARN_SHARE
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,9 @@ def word_pieces(
 ) -> list[list[int]]:
     """Token ids of each word; a word with no token gets ``[UNK]`` (counted in ``audit``)."""
     ids = (
-        tokenizer([tokenizer_safe(w) for w in words], add_special_tokens=False, verbose=False)["input_ids"]
+        tokenizer([tokenizer_safe(fold_width(w)) for w in words], add_special_tokens=False, verbose=False)[
+            "input_ids"
+        ]
         if words
         else []
     )
@@ -404,16 +406,24 @@ def bio_transitions(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 _DECODE_BLOCK = 1 << 14  # words whose log-softmax is held at once while decoding
 
 
-def decode_tags(scores: np.ndarray, labels: Sequence[str], *, constrained: bool = True) -> list[int]:
+def decode_tags(
+    scores: np.ndarray, labels: Sequence[str], *, constrained: bool = True, crf: tuple | None = None
+) -> list[int]:
     """Label ids of one sentence from its word-level scores ``(n_words, n_labels)``.
 
     ``constrained`` (default) returns the most probable tag sequence that is valid BIO (Viterbi over each
     word's log-softmax, no ``I-X`` after ``O`` or after another type); otherwise each word's best tag. The
     token classifier scores every word on its own, so its best tags can break an entity into pieces, each
-    counted as a false positive.
+    counted as a false positive. With ``crf`` (``(transitions, start, end)`` of a model's CRF layer, ``-inf``
+    where forbidden; see :func:`toolkit._tagger_heads.crf_scores`) the constrained decoding is the CRF's
+    Viterbi over the raw scores and its learned transitions.
     """
     if not constrained or len(scores) == 0:
         return np.asarray(scores).argmax(-1).tolist()
+    if crf is not None:
+        from ._crf import viterbi
+
+        return viterbi(np.asarray(scores), *crf)
     allowed, may_start = bio_transitions(labels)
     transition = np.where(allowed, 0.0, -np.inf)
     # Back-pointers of the smallest integer type, and the log-softmax computed a block of words at a time:

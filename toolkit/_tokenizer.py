@@ -28,6 +28,14 @@ from ._text import is_cjk_char, tokenizer_safe
 logger = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+# The same tokens by role, as the tokenizer classes take them.
+SPECIAL_TOKEN_ROLES = {
+    "pad_token": "[PAD]",
+    "unk_token": "[UNK]",
+    "cls_token": "[CLS]",
+    "sep_token": "[SEP]",
+    "mask_token": "[MASK]",
+}
 
 
 @dataclass
@@ -209,11 +217,7 @@ def build_wordpiece_tokenizer(
         strip_accents=strip_accents,
         tokenize_chinese_chars=True,
         model_max_length=model_max_length,
-        unk_token="[UNK]",
-        sep_token="[SEP]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        mask_token="[MASK]",
+        **SPECIAL_TOKEN_ROLES,
     )
 
 

@@ -353,6 +353,45 @@ class NERArguments(FinetuneArguments):
     """Data, model and task options of the named-entity recognition recipe."""
 
     task: ClassVar[str] = "ner"
+    encoder: str = field(
+        default="transformer",
+        metadata={
+            "help": "'transformer' (fine-tune --model_name_or_path) or 'bilstm': the light tagger, an embedding "
+            "layer and a BiLSTM trained from scratch on the training file (vocabulary built from it), with a "
+            "CRF; --vectors initialises its embeddings. Much faster on a CPU."
+        },
+    )
+    crf: bool | None = field(
+        default=None,
+        metadata={
+            "help": "A CRF output layer: learned tag-transition scores trained with the sequence likelihood, "
+            "Viterbi decoding of valid BIO (default: on for --encoder bilstm, off for a transformer)."
+        },
+    )
+    bilstm_hidden: int | None = field(
+        default=None,
+        metadata={
+            "help": "LSTM units per direction of a BiLSTM between the transformer and the tag scores "
+            "(BERT-BiLSTM-CRF; default none), or of the light tagger (default 128)."
+        },
+    )
+    vectors: str | None = field(
+        default=None,
+        metadata={
+            "help": "--encoder bilstm: initialise the embeddings from this vector file (recipes/extract_vectors.py "
+            "output, or any word2vec text / .npy / .safetensors VectorSet); its items join the vocabulary."
+        },
+    )
+    embedding_dim: int = field(
+        default=128, metadata={"help": "--encoder bilstm without --vectors: embedding width."}
+    )
+    min_word_count: int = field(
+        default=2,
+        metadata={
+            "help": "--encoder bilstm: words seen fewer times in training are spelt out in characters (so the "
+            "model learns to read unknown words)."
+        },
+    )
 
 
 @dataclass

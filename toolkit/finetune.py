@@ -22,7 +22,14 @@ from transformers import (
 from ._corpus import in_validation_split
 from ._errors import ToolkitInputError
 from ._labelled import ClassificationExample, NERSentence
-from ._presets import FINETUNE_DROPOUT, apply_settings, finetune_settings, preset_of
+from ._presets import (
+    FINETUNE_DROPOUT,
+    LIGHT_TAGGER_DROPOUT,
+    LIGHT_TAGGER_SETTINGS,
+    apply_settings,
+    finetune_settings,
+    preset_of,
+)
 from ._report import save_finetune_outputs
 from ._surgery import adjust_embeddings, freeze_parameters, uniform_top_attention
 from .config import FinetuneArguments, RunArguments
@@ -42,12 +49,14 @@ __all__ = [
     "finetuning_fingerprint",
     "finish_splits",
     "hold_out_validation",
+    "light_tagger",
     "load_checkpoint_tokenizer",
     "load_finetune_model",
     "padded_collator",
     "save_finetune_outputs",
     "start_finetuning",
     "validate_finetune_options",
+    "validate_tagger_options",
 ]
 
 logger = logging.getLogger(__name__)
@@ -84,9 +93,18 @@ def validate_finetune_options(ft: FinetuneArguments, args: TrainingArguments, *,
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    if not ft.model_name_or_path:
+    if task == "ner":
+        validate_tagger_options(ft)
+    light = light_tagger(ft)
+    if light and ft.model_name_or_path:
         raise ToolkitInputError(
-            "--model_name_or_path is required (a pretrained output dir or any BERT-like checkpoint)"
+            "--encoder bilstm trains a light tagger from scratch: drop --model_name_or_path (its embeddings can "
+            "start from --vectors)"
+        )
+    if not light and not ft.model_name_or_path:
+        raise ToolkitInputError(
+            "--model_name_or_path is required (a pretrained output dir or any BERT-like checkpoint), or "
+            "--encoder bilstm for the light tagger"
         )
     if task == "classification" and bool(ft.train_file) == bool(ft.dataset_name):
         raise ToolkitInputError("give exactly one of --train_file and --dataset_name")
@@ -99,6 +117,42 @@ def validate_finetune_options(ft: FinetuneArguments, args: TrainingArguments, *,
     check_precision(args)
 
 
+def light_tagger(ft: FinetuneArguments) -> bool:
+    """Whether the run trains the light tagger (NER ``--encoder bilstm``) rather than a checkpoint."""
+    return getattr(ft, "encoder", "transformer") == "bilstm"
+
+
+def validate_tagger_options(ft: FinetuneArguments) -> None:
+    """The NER recipe's encoder and output-layer options (``--encoder``, ``--crf``, ``--bilstm_hidden``,
+    ``--vectors``) checked together; ``--crf`` defaults to on for the light tagger.
+
+    Raises:
+        ToolkitInputError: naming the options at fault.
+    """
+    if ft.encoder not in ("transformer", "bilstm"):
+        raise ToolkitInputError(f"--encoder must be 'transformer' or 'bilstm', got {ft.encoder!r}")
+    light = ft.encoder == "bilstm"
+    if ft.crf is None:
+        ft.crf = light
+    if ft.vectors and not light:
+        raise ToolkitInputError(
+            "--vectors initialises the light tagger's embeddings: add --encoder bilstm (a transformer brings "
+            "its own embeddings)"
+        )
+    if ft.vectors and not os.path.isfile(ft.vectors):
+        raise ToolkitInputError(f"--vectors {ft.vectors}: no such file")
+    if ft.bilstm_hidden is not None and ft.bilstm_hidden < (1 if light else 0):
+        raise ToolkitInputError(f"--bilstm_hidden must be a positive number of units, got {ft.bilstm_hidden}")
+    if ft.crf and ft.label_all_tokens:
+        raise ToolkitInputError(
+            "--crf scores each word once (its first sub-token): drop --label_all_tokens or --crf"
+        )
+    if light and (ft.freeze_layers or ft.freeze_embeddings and not ft.vectors):
+        raise ToolkitInputError(
+            "--freeze_layers / --freeze_embeddings (without --vectors) are for checkpoints"
+        )
+
+
 def apply_finetuning_settings(ft: FinetuneArguments, args: TrainingArguments, *, task: str) -> dict[str, str]:
     """Fill in the settings that suit the starting checkpoint's size (rate, batch, warmup, weight decay,
     epochs, dropout; see ``toolkit._presets.FINETUNE_SETTINGS``) wherever the user set nothing, and log every
@@ -108,6 +162,14 @@ def apply_finetuning_settings(ft: FinetuneArguments, args: TrainingArguments, *,
     Returns:
         ``{setting: "value (source)"}``, as logged.
     """
+    if light_tagger(ft):
+        report = apply_settings(args, LIGHT_TAGGER_SETTINGS, source="light tagger")
+        # No position limit: a window holds a whole sentence far more often.
+        report |= apply_settings(
+            ft, {"dropout": LIGHT_TAGGER_DROPOUT, "max_length": 512}, source="light tagger"
+        )
+        logger.info("Training settings: %s", "; ".join(f"{k} = {v}" for k, v in report.items()))
+        return report
     try:
         config = AutoConfig.from_pretrained(ft.model_name_or_path)
     except (OSError, ValueError):
@@ -138,7 +200,7 @@ class FinetuneStart:
     """What the start of a fine-tuning run settles: the checkpoint's tokenizer, the checked hub target (or
     ``None``) and the checkpoint to resume from (or ``None``)."""
 
-    tokenizer: PreTrainedTokenizerBase
+    tokenizer: PreTrainedTokenizerBase | None  # None for the light tagger until its vocabulary is built
     hub: HubTarget | None
     resume_from: str | None
 
@@ -152,7 +214,8 @@ def start_finetuning(
     setup_logging(args)
     set_threads(run.threads)
     validate_finetune_options(ft, args, task=task)
-    tokenizer = load_checkpoint_tokenizer(ft.model_name_or_path)
+    # The light tagger's vocabulary is built from the training file, once it is read.
+    tokenizer = None if light_tagger(ft) else load_checkpoint_tokenizer(ft.model_name_or_path)
     apply_finetuning_settings(ft, args, task=task)
     set_seed(args.seed)
     prepare_training_args(args, group_by_length=ft.group_by_length)

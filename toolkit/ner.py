@@ -18,19 +18,29 @@ from pathlib import Path
 
 import datasets
 import numpy as np
-from transformers import PreTrainedTokenizerBase, TrainingArguments
+from transformers import (
+    AutoModelForTokenClassification,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    TrainingArguments,
+)
 
 from ._labelled import NERSentence, normalise_schemes, read_conll, read_ner_jsonl
 from ._metrics import load_metric
+from ._presets import LIGHT_TAGGER_DROPOUT
+from ._tagger_heads import attach_tagger_head, crf_scores, head_description
 from ._tagging import AlignmentAudit, bio_entities, decode_tags, encode_sentence, merge_window_scores
 from ._text import join_tokens
-from .config import FinetuneArguments
-from .finetune import build_label_map, check_labels_known, finish_splits
+from .config import FinetuneArguments, NERArguments
+from .finetune import build_label_map, check_labels_known, finetune_model, finish_splits
 
 __all__ = [
+    "CRF_DECODING",
     "DECODINGS",
     "MODEL_INPUTS",
     "NERSplits",
+    "build_ner_model",
+    "decoding_name",
     "encode_ner_dataset",
     "encode_ner_splits",
     "ner_scores",
@@ -46,6 +56,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+LIGHT_TAGGER_LSTM = 128  # LSTM units per direction of the light tagger when --bilstm_hidden is not given
 
 
 # ------------------------------------------------------------------------------------------------ NER
@@ -101,14 +113,18 @@ def word_predictions(
     labels: Sequence[str],
     *,
     constrained: bool = True,
+    crf: tuple | None = None,
 ) -> list[list[str]]:
     """Predicted tags per sentence from padded window logits (see :func:`word_scores`), decoded by
-    :func:`~toolkit.decode_tags` (valid BIO sequences unless ``constrained=False``)."""
-    return _decode_all(word_scores(windows, owner, logits, sentence_lengths), labels, constrained)
+    :func:`~toolkit.decode_tags` (valid BIO sequences unless ``constrained=False``; a CRF's Viterbi with
+    ``crf``)."""
+    return _decode_all(word_scores(windows, owner, logits, sentence_lengths), labels, constrained, crf)
 
 
-def _decode_all(scores: Sequence[np.ndarray], labels: Sequence[str], constrained: bool) -> list[list[str]]:
-    return [[labels[i] for i in decode_tags(s, labels, constrained=constrained)] for s in scores]
+def _decode_all(
+    scores: Sequence[np.ndarray], labels: Sequence[str], constrained: bool, crf: tuple | None = None
+) -> list[list[str]]:
+    return [[labels[i] for i in decode_tags(s, labels, constrained=constrained, crf=crf)] for s in scores]
 
 
 def ner_scores(predicted: Sequence[Sequence[str]], gold: Sequence[Sequence[str]]) -> dict:
@@ -125,6 +141,11 @@ def ner_scores(predicted: Sequence[Sequence[str]], gold: Sequence[Sequence[str]]
 
 
 DECODINGS = {True: "most probable valid BIO sequence", False: "best tag per word"}
+CRF_DECODING = "CRF Viterbi (learned transitions, valid BIO)"
+
+
+def decoding_name(constrained: bool, crf: bool) -> str:
+    return CRF_DECODING if constrained and crf else DECODINGS[constrained]
 
 
 def score_ner_split(
@@ -135,22 +156,24 @@ def score_ner_split(
     labels: Sequence[str],
     *,
     constrained: bool = True,
+    crf: tuple | None = None,
 ) -> tuple[dict, list[list[str]]]:
     """Entity scores of one split under both decodings, from one set of window logits.
 
     The ``constrained`` one (see :func:`~toolkit.decode_tags`) is the headline: its scores are the top-level
     keys and its tags are returned; the other decoding's overall scores are kept under ``other_decoding``,
-    so what the constraint changes is measured on every run.
+    so what the constraint changes is measured on every run. With ``crf`` (a model's CRF layer, see
+    :func:`~toolkit._tagger_heads.crf_scores`) the constrained decoding is the CRF's Viterbi.
 
     Returns:
         ``(scores, predicted tags per sentence)``; ``scores["decoding"]`` names the headline decoding.
     """
     gold = [s.tags for s in sentences]
     scores_per_word = word_scores(windows, owner, logits, [len(s.tokens) for s in sentences])
-    headline, other = (_decode_all(scores_per_word, labels, c) for c in (constrained, not constrained))
-    scores = ner_scores(headline, gold) | {"decoding": DECODINGS[constrained]}
+    headline, other = (_decode_all(scores_per_word, labels, c, crf) for c in (constrained, not constrained))
+    scores = ner_scores(headline, gold) | {"decoding": decoding_name(constrained, crf is not None)}
     other_scores = ner_scores(other, gold)
-    scores["other_decoding"] = {"decoding": DECODINGS[not constrained]} | {
+    scores["other_decoding"] = {"decoding": decoding_name(not constrained, crf is not None)} | {
         k: v for k, v in other_scores.items() if k != "per_type"
     }
     return scores, headline
@@ -274,6 +297,7 @@ def score_ner_splits(
         Scores by split (labelled splits only).
     """
     results = {}
+    crf = crf_scores(trainer.model)
     for name in ("validation", "test"):
         if name not in splits.data:
             continue
@@ -282,7 +306,7 @@ def score_ner_splits(
         sentences = splits.data[name]
         if all(s.tags for s in sentences):
             results[name], predicted = score_ner_split(
-                windows, owner, logits, sentences, splits.labels, constrained=constrained
+                windows, owner, logits, sentences, splits.labels, constrained=constrained, crf=crf
             )
             other = results[name]["other_decoding"]
             logger.info(
@@ -296,11 +320,58 @@ def score_ner_splits(
         else:  # an unlabelled test file: predictions only
             lengths = [len(s.tokens) for s in sentences]
             predicted = word_predictions(
-                windows, owner, logits, lengths, splits.labels, constrained=constrained
+                windows, owner, logits, lengths, splits.labels, constrained=constrained, crf=crf
             )
         if trainer.is_world_process_zero():
             write_ner_predictions(sentences, predicted, trainer.args.output_dir, name)
     return results
+
+
+def build_ner_model(
+    ft: NERArguments, splits: NERSplits, tokenizer: PreTrainedTokenizerBase | None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict, dict]:
+    """The model the run trains: the checkpoint's encoder with a new token-classification head
+    (:func:`~toolkit.finetune.finetune_model`), or the light tagger (``--encoder bilstm``: vocabulary built from
+    the training split, embeddings from ``--vectors`` if given); then the CRF and BiLSTM layers asked for
+    (:func:`~toolkit._tagger_heads.attach_tagger_head`).
+
+    Returns:
+        ``(model, tokenizer, loading report, card entries)``.
+    """
+    if ft.encoder == "bilstm":
+        from ._light_tagger import build_word_tokenizer, new_light_tagger
+        from ._vectors import VectorSet
+
+        vectors = VectorSet.load(ft.vectors) if ft.vectors else None
+        tokenizer, vocabulary = build_word_tokenizer(
+            (s.tokens for s in splits.data["train"]),
+            min_count=ft.min_word_count,
+            extra_words=vectors.tokens if vectors is not None else (),
+            max_length=ft.max_length,
+        )
+        model, embeddings = new_light_tagger(
+            tokenizer,
+            splits.labels,
+            embedding_dim=ft.embedding_dim,
+            lstm_hidden=ft.bilstm_hidden or LIGHT_TAGGER_LSTM,
+            dropout=ft.dropout if ft.dropout is not None else LIGHT_TAGGER_DROPOUT,
+            vectors=vectors,
+        )
+        if ft.freeze_embeddings:  # the vectors as they are (the options check refuses it without --vectors)
+            model.embeddings.weight.requires_grad_(False)
+        loading = {"vocabulary": vocabulary, "embeddings": embeddings}
+        card = {
+            "encoder": f"light tagger: embeddings ({model.config.hidden_size}) + BiLSTM "
+            f"({model.config.lstm_hidden} per direction), trained from scratch",
+            "embeddings from": ft.vectors or "random initialisation",
+        }
+        model = attach_tagger_head(model, crf=ft.crf)
+    else:
+        model, loading, card = finetune_model(AutoModelForTokenClassification, ft, splits.labels)
+        model = attach_tagger_head(model, crf=ft.crf, bilstm_hidden=ft.bilstm_hidden or 0)
+    card["output layers"] = head_description(model.config)
+    logger.info("Tagger: %s", "; ".join(f"{k}: {v}" for k, v in card.items()))
+    return model, tokenizer, loading, card
 
 
 def record_window(model, *, max_length: int, stride: int) -> None:

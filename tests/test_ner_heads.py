@@ -1,0 +1,233 @@
+"""The NER recipe's output layers and light tagger end to end on tiny models: ``--crf``, ``--bilstm_hidden``,
+``--encoder bilstm`` with and without ``--vectors``; what NERTagger and a stock pipeline load from each saved
+directory; the option checks; width folding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import is_valid_bio
+from transformers import pipeline
+
+from recipes import train_ner
+from toolkit import NERTagger, ToolkitInputError, VectorSet, read_conll
+from toolkit._tagging import bio_transitions, decode_tags, word_pieces
+from toolkit._text import fold_width
+from toolkit.demo import write_demo_labelled
+from toolkit.ner import CRF_DECODING
+from toolkit.taggers import CRF, build_word_tokenizer, new_light_tagger
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    return write_demo_labelled(tmp_path_factory.mktemp("labelled"), n=120)
+
+
+def _flags(labelled, out: Path, *extra: str) -> list[str]:
+    return [
+        "--train_file", str(labelled["ner_train"]),
+        "--validation_file", str(labelled["ner_dev"]),
+        "--test_file", str(labelled["ner_test"]),
+        "--output_dir", str(out),
+        "--max_steps", "8",
+        "--per_device_train_batch_size", "8",
+        "--report_to", "none",
+        "--save_strategy", "no",
+        "--disable_tqdm", "true",
+        "--seed", "3",
+        *extra,
+    ]  # fmt: skip
+
+
+def _predicted(out: Path) -> list[list[str]]:
+    blocks = (out / "test_predictions.conll").read_text(encoding="utf-8").strip().split("\n\n")
+    return [[line.split("\t")[2] for line in block.splitlines()] for block in blocks]
+
+
+HEADS = {
+    "crf": ("--crf", "true"),
+    "bilstm_crf": ("--crf", "true", "--bilstm_hidden", "8"),
+    "bilstm": ("--bilstm_hidden", "8"),
+}
+
+
+@pytest.fixture(scope="module", params=list(HEADS))
+def transformer_run(request, tiny_mlm_dir, labelled, tmp_path_factory):
+    out = tmp_path_factory.mktemp(request.param)
+    extra = (
+        "--model_name_or_path",
+        str(tiny_mlm_dir),
+        "--max_length",
+        "12",
+        "--stride",
+        "3",
+        *HEADS[request.param],
+    )
+    results = train_ner.main(_flags(labelled, out, *extra))
+    return request.param, out, results
+
+
+def test_transformer_heads_end_to_end(transformer_run, labelled):
+    """Each head trains, scores with its decoding, saves one stock-named model directory, and NERTagger (with the
+    training window) gives exactly the recipe's predictions, merged over windows, valid BIO."""
+    name, out, results = transformer_run
+    crf = "crf" in name
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["BertForTokenClassification"]
+    assert config["tagger_head"]["crf"] is crf
+    assert config["tagger_head"]["bilstm_hidden"] == (8 if "bilstm" in name else 0)
+    assert results["test"]["decoding"] == (CRF_DECODING if crf else "most probable valid BIO sequence")
+    assert results["alignment"]["train"]["n_windowed_sentences"] > 0  # 12-token windows split sentences
+    tagger = NERTagger(out)
+    assert (tagger.crf is not None) is crf
+    assert hasattr(tagger.model, "bilstm") is ("bilstm" in name)
+    sentences = read_conll(labelled["ner_test"])
+    expected = tagger.predict_words([s.tokens for s in sentences])
+    assert _predicted(out) == expected
+    assert all(is_valid_bio(tags) for tags in expected)
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "loses" in card and "NERTagger" in card
+
+
+def test_a_stock_pipeline_loads_the_emission_model(transformer_run):
+    """A stock pipeline loads the emission part (encoder + the stock classifier) and tags."""
+    _, out, _ = transformer_run
+    ner = pipeline("token-classification", model=str(out), aggregation_strategy="first", device=-1)
+    entities = ner("张三在北京工作。")
+    assert isinstance(entities, list) and all(e["entity_group"] in ("LOC", "PER") for e in entities)
+
+
+def test_crf_decoding_in_the_tagger_is_the_crf_layers_viterbi(transformer_run):
+    """decode_tags with a model's CRF scores gives the CRF module's own batched Viterbi path."""
+    name, out, _ = transformer_run
+    if "crf" not in name:
+        pytest.skip("no CRF layer")
+    tagger = NERTagger(out)
+    scores = np.random.default_rng(0).normal(size=(9, len(tagger.labels))).astype(np.float32)
+    path = decode_tags(scores, tagger.labels, crf=tagger.crf)
+    torch_path = tagger.model.crf.decode(torch.from_numpy(scores)[None], torch.ones(1, 9, dtype=torch.bool))[
+        0
+    ]
+    assert path == torch_path
+    assert decode_tags(scores, tagger.labels, constrained=False, crf=tagger.crf) == scores.argmax(-1).tolist()
+
+
+# ----------------------------------------------------------------------------------------- light tagger
+@pytest.fixture(scope="module")
+def vectors_file(labelled, tmp_path_factory) -> tuple[Path, VectorSet]:
+    words = sorted({w for s in read_conll(labelled["ner_train"]) for w in s.tokens})[:25]
+    rng = np.random.default_rng(1)
+    vs = VectorSet([*words, "未见"], rng.normal(size=(len(words) + 1, 16)).astype(np.float32))
+    path = tmp_path_factory.mktemp("vectors") / "chars.vec"
+    vs.save(path)
+    return path, VectorSet.load(path)
+
+
+@pytest.mark.parametrize("with_vectors", [False, True])
+def test_light_tagger_end_to_end(with_vectors, labelled, vectors_file, tmp_path):
+    path, vectors = vectors_file
+    out = tmp_path / "light"
+    extra = (
+        "--encoder",
+        "bilstm",
+        "--bilstm_hidden",
+        "8",
+        "--embedding_dim",
+        "12",
+        "--learning_rate",
+        "1e-2",
+    )
+    frozen = ("--vectors", str(path), "--freeze_embeddings", "true") if with_vectors else ()
+    results = train_ner.main(_flags(labelled, out, *extra, *frozen))
+    embeddings = results["loading_report"]["embeddings"]
+    if with_vectors:
+        # Every vector's item is in the vocabulary and its row copied; the rest are counted, not dropped.
+        assert embeddings["copied"] == len(vectors) and embeddings["vectors_dim"] == 16
+        assert (
+            embeddings["random"] > 0
+            and embeddings["rows"] == results["loading_report"]["vocabulary"]["vocabulary"]
+        )
+    else:
+        assert embeddings == {"embeddings": "random", "dim": 12}
+    assert results["test"]["decoding"] == CRF_DECODING
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "toolkit_bilstm" and config["tagger_head"]["crf"] is True
+    tagger = NERTagger(out)
+    if with_vectors:  # frozen: the saved rows are still the vectors
+        vocab = tagger.tokenizer.get_vocab()
+        weight = tagger.model.embeddings.weight.detach().numpy()
+        for token in vectors.tokens:
+            np.testing.assert_array_equal(weight[vocab[token]], vectors[token])
+    sentences = read_conll(labelled["ner_test"])
+    assert _predicted(out) == tagger.predict_words([s.tokens for s in sentences])
+    spans = tagger("张三在北京工作。")
+    assert all({"label", "start", "end", "text"} <= set(s) for s in spans)
+    assert "toolkit_bilstm" in (out / "README.md").read_text(encoding="utf-8")
+    # The toolkit registers the model type, so a stock pipeline loads it too (emission scores only).
+    ner = pipeline("token-classification", model=str(out), aggregation_strategy="first", device=-1)
+    assert isinstance(ner("张三在北京工作。"), list)
+
+
+def test_light_tagger_rows_are_the_vectors(vectors_file):
+    _, vectors = vectors_file
+    tokenizer, report = build_word_tokenizer([["Paris", "is", "big"], ["is"]], extra_words=vectors.tokens)
+    model, emb = new_light_tagger(
+        tokenizer, ["O", "B-LOC", "I-LOC"], embedding_dim=4, lstm_hidden=4, dropout=0.1, vectors=vectors
+    )
+    vocab = tokenizer.get_vocab()
+    weight = model.embeddings.weight.detach().numpy()
+    for token in vectors.tokens:
+        np.testing.assert_array_equal(weight[vocab[token]], vectors[token])
+    assert np.all(weight[vocab["[PAD]"]] == 0)
+    np.testing.assert_allclose(weight[vocab["[UNK]"]], vectors.vectors.mean(0), rtol=1e-6)
+    assert emb["copied"] == len(vectors)
+    cased = [t for t in vocab if t not in vectors and t.lower() in vectors]  # "Paris" from "paris"
+    assert cased and emb["copied_lowercased"] == len(cased)
+    assert emb["random"] == len(vocab) - 2 - 3 - len(vectors) - len(cased)  # less PAD/UNK, CLS/SEP/MASK
+
+
+def test_word_tokenizer_spells_out_unknown_words():
+    tokenizer, report = build_word_tokenizer([["Paris", "is", "big"], ["is", "Paris"]], min_count=2)
+    assert report["words_kept"] == 2  # Paris, is; "big" seen once is spelt out
+    assert tokenizer.tokenize("Paris") == ["Paris"]
+    assert tokenizer.tokenize("big") == ["b", "##i", "##g"]
+    assert tokenizer.tokenize("Zap") == ["[UNK]"]  # a character never seen in training
+    uncased, _ = build_word_tokenizer([["x"]], min_count=1, extra_words=["london", "ibm"])
+    assert uncased.tokenize("London") == ["London"] and uncased.tokenize("london") == ["london"]
+    with pytest.raises(ToolkitInputError, match="min_word_count"):
+        build_word_tokenizer([["a"]], min_count=0)
+
+
+def test_crf_scores_of_the_bio_constraints_forbid_invalid_paths():
+    labels = ["O", "B-PER", "I-PER"]
+    allowed, may_start = bio_transitions(labels)
+    crf = CRF(3, allowed, may_start)
+    scores = np.array([[0.0, 0.0, 9.0], [9.0, 0.0, 0.0], [0.0, 0.0, 9.0]], dtype=np.float32)  # I, O, I
+    path = [labels[i] for i in decode_tags(scores, labels, crf=crf.numpy_scores())]
+    assert is_valid_bio(path), path
+
+
+# ------------------------------------------------------------------------------------------- option checks
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--vectors", "x.vec"), "add --encoder bilstm"),
+        (("--encoder", "bilstm", "--model_name_or_path", "m"), "drop --model_name_or_path"),
+        (("--encoder", "lstm"), "--encoder must be"),
+        (("--crf", "true", "--label_all_tokens", "true", "--model_name_or_path", "m"), "label_all_tokens"),
+        (("--encoder", "bilstm", "--vectors", "absent.vec"), "no such file"),
+        (("--encoder", "bilstm", "--bilstm_hidden", "0"), "bilstm_hidden"),
+    ],
+)
+def test_tagger_options_are_checked_before_loading(extra, message, labelled, tmp_path):
+    with pytest.raises(ToolkitInputError, match=message):
+        train_ner.main(_flags(labelled, tmp_path / "o", *extra))
+
+
+def test_full_width_digits_and_letters_meet_the_tokenizer_as_ascii(tokenizer):
+    assert fold_width("ＡＢ１２，") == "AB12，"  # full-width punctuation is Chinese text's own: kept
+    assert word_pieces(["１９９７", "ＩＢＭ"], tokenizer) == word_pieces(["1997", "IBM"], tokenizer)
