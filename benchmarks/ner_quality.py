@@ -206,19 +206,16 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument(
-        "--fold_check", type=Path, default=None, help="only: the width fold's effect on this MSRA tagger"
+        "--add_run",
+        nargs=2,
+        metavar=("DATASET", "MODEL_DIR"),
+        default=None,
+        help="only: add a light tagger trained by the recipe (its metrics.json and card's command) to the figures "
+        "of DATASET, with the width fold's effect on it for msra",
     )
     args = parser.parse_args()
-    if args.fold_check:  # into the existing figures
-        out = json.loads(args.output.read_text(encoding="utf-8"))
-        out["datasets"]["msra"]["width_fold"] = width_fold_effect(
-            args.fold_check, DATASETS["msra"]["files"]["test_file"]
-        )
-        out["datasets"]["msra"]["width_fold"]["command"] = "python -m benchmarks.ner_quality " + " ".join(
-            sys.argv[1:]
-        )
-        print(f"MSRA test F1 with the width fold: {out['datasets']['msra']['width_fold']}")
-        write_results(out, args.output)
+    if args.add_run:
+        add_run(args.output, *args.add_run)
         return
     epochs = DEFAULT_EPOCHS | {k: float(v) for k, v in (e.split("=") for e in args.epochs)}
     if data_missing([p for name in args.datasets for p in DATASETS[name]["files"].values()]):
@@ -276,12 +273,44 @@ def main() -> None:
     if args.output.is_file():  # a run of some datasets keeps the others' figures
         earlier = json.loads(args.output.read_text(encoding="utf-8")).get("datasets", {})
         out["datasets"] = {k: v for k, v in earlier.items() if k not in out["datasets"]} | out["datasets"]
+    for name in args.datasets:
+        out["datasets"][name]["benchmark_command"] = "python -m benchmarks.ner_quality " + " ".join(
+            sys.argv[1:]
+        )
+    write_summary(out, args.output)
+
+
+def add_run(output: Path, name: str, model_dir: str) -> None:
+    """A longer run of the recipe, read from its output directory, joins ``name``'s figures."""
+    out = json.loads(output.read_text(encoding="utf-8"))
+    metrics = json.loads((Path(model_dir) / "metrics.json").read_text(encoding="utf-8"))
+    card = (Path(model_dir) / "README.md").read_text(encoding="utf-8")
+    run = {
+        "command": next(line for line in card.splitlines() if line.startswith("python recipes/train_ner.py")),
+        "test_f1": round(100 * metrics["test"]["overall_f1"], 2),
+        "test_f1_best_tag_per_word": round(100 * metrics["test"]["other_decoding"]["overall_f1"], 2),
+        "validation_f1": round(100 * metrics["validation"]["overall_f1"], 2)
+        if "validation" in metrics
+        else None,
+        "train_seconds": round(metrics["train"]["train_runtime"], 1),
+    }
+    if name == "msra":
+        run["width_fold"] = width_fold_effect(Path(model_dir), DATASETS["msra"]["files"]["test_file"])
+    run["added_by"] = "python -m benchmarks.ner_quality " + " ".join(sys.argv[1:])
+    out["datasets"][name].setdefault("longer_runs", {})[Path(model_dir).name] = run
+    print(f"{name}: {run}")
+    write_summary(out, output)
+
+
+def write_summary(out: dict, output: Path) -> None:
+    """The top-level figures from every dataset's runs, printed and written."""
     rows = out["datasets"]
 
     def best(name: str) -> dict | None:
         if name not in rows:
             return None
         runs = [rows[name][k] for k in ("random", "vectors") if k in rows[name]]
+        runs += list(rows[name].get("longer_runs", {}).values())
         top = max(runs, key=lambda r: r["test_f1"])
         return {"f1": top["test_f1"], "command": top["command"]}
 
@@ -291,14 +320,12 @@ def main() -> None:
         out[f"{key}_command"] = top["command"] if top else None
     out["vectors_gain_msra"] = rows.get("msra", {}).get("vectors_gain")
     out["vectors_gain_conll2003"] = rows.get("conll2003", {}).get("vectors_gain")
-    speedups = [r["speed"]["speedup"] for r in rows.values()]
+    speedups = [r["speed"]["speedup"] for r in rows.values() if "speed" in r]
     out["light_tagger_speedup_over_tiny"] = min(speedups) if speedups else None
-    for name in args.datasets:
-        rows[name]["benchmark_command"] = "python -m benchmarks.ner_quality " + " ".join(sys.argv[1:])
     out["notes"] = (
-        "Each dataset's benchmark_command (run from the repository root) made its rows; best = the best "
-        "light-tagger run measured here; the transformer rows are the results table's, not rerun; speedup = "
-        "the smaller of the datasets'."
+        "Each dataset's benchmark_command (run from the repository root) made its rows, longer_runs were added "
+        "with the command in their added_by; best = the best light-tagger run measured here; the transformer rows "
+        "are the results table's, not rerun; speedup = the smaller of the datasets'."
     )
     for key in (
         "msra_test_f1_best",
@@ -308,7 +335,7 @@ def main() -> None:
         "light_tagger_speedup_over_tiny",
     ):
         print(f"{key}: {out[key]}")
-    write_results(out, args.output)
+    write_results(out, output)
 
 
 if __name__ == "__main__":

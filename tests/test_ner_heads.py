@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import is_valid_bio
-from transformers import pipeline
+from transformers import AutoTokenizer, pipeline
 
 from recipes import train_ner
 from toolkit import NERTagger, ToolkitInputError, VectorSet, read_conll
@@ -19,7 +19,13 @@ from toolkit._tagging import bio_transitions, decode_tags, word_pieces
 from toolkit._text import fold_width
 from toolkit.demo import write_demo_labelled
 from toolkit.ner import CRF_DECODING
-from toolkit.taggers import CRF, build_word_tokenizer, new_light_tagger
+from toolkit.taggers import (
+    CRF,
+    attach_tagger_head,
+    build_word_tokenizer,
+    load_token_classifier,
+    new_light_tagger,
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,18 +107,23 @@ def test_a_stock_pipeline_loads_the_emission_model(transformer_run):
     assert isinstance(entities, list) and all(e["entity_group"] in ("LOC", "PER") for e in entities)
 
 
-def test_crf_decoding_in_the_tagger_is_the_crf_layers_viterbi(transformer_run):
-    """decode_tags with a model's CRF scores gives the CRF module's own batched Viterbi path."""
-    name, out, _ = transformer_run
-    if "crf" not in name:
-        pytest.skip("no CRF layer")
-    tagger = NERTagger(out)
+def test_crf_decoding_in_the_tagger_is_the_crf_layers_viterbi(tiny_tagger_dir, tmp_path):
+    """A saved CRF tagger reloads with its learned scores and BIO constraints (rebuilt from the labels), and
+    decode_tags with them gives the CRF module's own batched Viterbi path."""
+    model = attach_tagger_head(load_token_classifier(tiny_tagger_dir), crf=True)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in (model.crf.transitions, model.crf.start, model.crf.end):
+            p.normal_()
+    model.save_pretrained(tmp_path / "crf")
+    AutoTokenizer.from_pretrained(tiny_tagger_dir).save_pretrained(tmp_path / "crf")
+    tagger = NERTagger(tmp_path / "crf")
+    assert torch.equal(tagger.model.crf.transitions, model.crf.transitions)
+    assert torch.equal(tagger.model.crf.allowed, model.crf.allowed) and not tagger.model.crf.allowed.all()
     scores = np.random.default_rng(0).normal(size=(9, len(tagger.labels))).astype(np.float32)
     path = decode_tags(scores, tagger.labels, crf=tagger.crf)
-    torch_path = tagger.model.crf.decode(torch.from_numpy(scores)[None], torch.ones(1, 9, dtype=torch.bool))[
-        0
-    ]
-    assert path == torch_path
+    mask = torch.ones(1, 9, dtype=torch.bool)
+    assert path == tagger.model.crf.decode(torch.from_numpy(scores)[None], mask)[0]
     assert decode_tags(scores, tagger.labels, constrained=False, crf=tagger.crf) == scores.argmax(-1).tolist()
 
 
