@@ -95,6 +95,17 @@ def chinese_vectors(out: Path, files: list[Path], checkpoint: Path) -> dict:
     return {"file": str(out), "items": len(vs), "dim": vs.dim, "seconds": round(time.perf_counter() - t0, 1)}
 
 
+def run_figures(results: dict) -> dict:
+    """Test and validation entity F1 (percent), the per-word decoding's, and training time of one recipe run."""
+    validation = results.get("validation")
+    return {
+        "test_f1": round(100 * results["test"]["overall_f1"], 2),
+        "test_f1_best_tag_per_word": round(100 * results["test"]["other_decoding"]["overall_f1"], 2),
+        "validation_f1": round(100 * validation["overall_f1"], 2) if validation else None,
+        "train_seconds": round(results["train"]["train_runtime"], 1),
+    }
+
+
 def train(name: str, output_dir: Path, epochs: float, *, vectors: Path | None, dim: int) -> dict:
     from recipes.train_ner import main
 
@@ -109,12 +120,7 @@ def train(name: str, output_dir: Path, epochs: float, *, vectors: Path | None, d
     seconds = time.perf_counter() - t0
     return {
         "command": "python recipes/train_ner.py " + " ".join(argv),
-        "test_f1": round(100 * results["test"]["overall_f1"], 2),
-        "test_f1_best_tag_per_word": round(100 * results["test"]["other_decoding"]["overall_f1"], 2),
-        "validation_f1": round(100 * results["validation"]["overall_f1"], 2)
-        if "validation" in results
-        else None,
-        "train_seconds": round(results["train"]["train_runtime"], 1),
+        **run_figures(results),
         "run_seconds": round(seconds, 1),
         "embeddings": results["loading_report"].get("embeddings"),
         "vocabulary": results["loading_report"].get("vocabulary"),
@@ -287,12 +293,7 @@ def add_run(output: Path, name: str, model_dir: str) -> None:
     card = (Path(model_dir) / "README.md").read_text(encoding="utf-8")
     run = {
         "command": next(line for line in card.splitlines() if line.startswith("python recipes/train_ner.py")),
-        "test_f1": round(100 * metrics["test"]["overall_f1"], 2),
-        "test_f1_best_tag_per_word": round(100 * metrics["test"]["other_decoding"]["overall_f1"], 2),
-        "validation_f1": round(100 * metrics["validation"]["overall_f1"], 2)
-        if "validation" in metrics
-        else None,
-        "train_seconds": round(metrics["train"]["train_runtime"], 1),
+        **run_figures(metrics),
     }
     if name == "msra":
         run["width_fold"] = width_fold_effect(Path(model_dir), DATASETS["msra"]["files"]["test_file"])
