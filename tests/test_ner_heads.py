@@ -89,6 +89,9 @@ def test_transformer_heads_end_to_end(transformer_run, labelled):
     assert results["test"]["decoding"] == (CRF_DECODING if crf else "most probable valid BIO sequence")
     assert results["alignment"]["train"]["n_windowed_sentences"] > 0  # 12-token windows split sentences
     tagger = NERTagger(out)
+    assert (
+        tagger.model.accepts_loss_kwargs is False
+    )  # the Trainer scales the loss for accumulation / processes
     assert (tagger.crf is not None) is crf
     assert hasattr(tagger.model, "bilstm") is ("bilstm" in name)
     sentences = read_conll(labelled["ner_test"])
@@ -232,11 +235,29 @@ def test_crf_scores_of_the_bio_constraints_forbid_invalid_paths():
         (("--crf", "true", "--label_all_tokens", "true", "--model_name_or_path", "m"), "label_all_tokens"),
         (("--encoder", "bilstm", "--vectors", "absent.vec"), "no such file"),
         (("--encoder", "bilstm", "--bilstm_hidden", "0"), "bilstm_hidden"),
+        (("--encoder", "bilstm", "--embedding_rms", "0.02"), "for a transformer checkpoint"),
+        (("--encoder", "bilstm", "--vectors", "{tmp}/words.glove"), "read from the extension"),
     ],
 )
 def test_tagger_options_are_checked_before_loading(extra, message, labelled, tmp_path):
+    (tmp_path / "words.glove").write_text("a 0.1 0.2\n")
+    extra = [e.replace("{tmp}", str(tmp_path)) for e in extra]
     with pytest.raises(ToolkitInputError, match=message):
         train_ner.main(_flags(labelled, tmp_path / "o", *extra))
+
+
+def test_a_config_naming_layers_the_weights_lack_is_refused(tiny_tagger_dir, tmp_path):
+    """A stock re-save of a CRF tagger keeps config.tagger_head but drops crf.*: loading it would leave the CRF
+    uninitialised, so it is refused; fine-tuning such a checkpoint without the layers drops the stale entry."""
+    model = load_token_classifier(tiny_tagger_dir)
+    model.config.tagger_head = {"crf": True, "bilstm_hidden": 0, "dropout": 0.1}
+    model.save_pretrained(tmp_path / "stale")
+    with pytest.raises(ToolkitInputError, match="weights lack"):
+        load_token_classifier(tmp_path / "stale")
+    plain = attach_tagger_head(model, crf=False)
+    assert not hasattr(plain.config, "tagger_head")
+    with pytest.raises(ToolkitInputError, match="already has tagger layers"):
+        attach_tagger_head(attach_tagger_head(load_token_classifier(tiny_tagger_dir), crf=True), crf=True)
 
 
 def test_full_width_digits_and_letters_meet_the_tokenizer_as_ascii(tokenizer):

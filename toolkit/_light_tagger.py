@@ -94,6 +94,7 @@ class BiLSTMForTokenClassification(PreTrainedModel):
 
     config_class = BiLSTMTaggerConfig
     base_model_prefix = "tagger"
+    accepts_loss_kwargs = False  # a plain mean per batch: the Trainer scales it (see toolkit._tagger_heads)
 
     def __init__(self, config: BiLSTMTaggerConfig) -> None:
         super().__init__(config)
@@ -171,8 +172,8 @@ def build_word_tokenizer(
     if min_count < 1:
         raise ToolkitInputError(f"--min_word_count must be at least 1, got {min_count}")
     words: Counter[str] = Counter()
-    for sentence in sentences:
-        words.update(fold_width(w) for w in sentence if w and not w.isspace())
+    for sentence in sentences:  # a token holding a space could never come out of the whitespace split
+        words.update(fold_width(w) for w in sentence if w and not any(c.isspace() for c in w))
     if not words:
         raise ToolkitInputError("the training file has no words to build the tagger's vocabulary from")
     chars = sorted({c for w in words for c in w})

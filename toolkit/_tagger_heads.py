@@ -63,6 +63,10 @@ def run_bilstm(lstm: nn.LSTM, hidden: torch.Tensor, lengths: torch.Tensor) -> to
 class _TaggerHead:
     """Mixed in before a stock token-classification class (see :func:`_head_class`)."""
 
+    # The loss is a plain mean per batch: the Trainer must scale it for gradient accumulation and processes
+    # (a forward taking **kwargs would otherwise be trusted to normalise by num_items_in_batch itself).
+    accepts_loss_kwargs = False
+
     def _build_tagger_head(self) -> None:
         head = self.config.tagger_head
         hidden = head.get("bilstm_hidden") or 0
@@ -78,6 +82,7 @@ class _TaggerHead:
     def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
         head = self.config.tagger_head
         kwargs.pop("return_dict", None)
+        kwargs.pop("num_items_in_batch", None)
         if head.get("bilstm_hidden"):
             encoded = self.base_model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
             hidden = self.bilstm_dropout(encoded[0])
@@ -137,7 +142,14 @@ def attach_tagger_head(model: PreTrainedModel, *, crf: bool, bilstm_hidden: int 
     """
     if bilstm_hidden < 0:
         raise ToolkitInputError(f"--bilstm_hidden must be 0 (none) or positive, got {bilstm_hidden}")
+    if isinstance(model, _TaggerHead):
+        raise ToolkitInputError(
+            "the model already has tagger layers: attach them to a stock token classifier"
+        )
     if not crf and not bilstm_hidden:
+        # A checkpoint fine-tuned with these layers passes its config on: the new model has none of them.
+        if hasattr(model.config, "tagger_head"):
+            del model.config.tagger_head
         return model
     dropout = getattr(model.config, "classifier_dropout", None)
     if dropout is None:
@@ -167,7 +179,15 @@ def load_token_classifier(model_dir: str | os.PathLike) -> PreTrainedModel:
     cls = _stock_class(config)
     if has_tagger_head(config):
         cls = _head_class(cls)
-    model = cls.from_pretrained(str(model_dir), config=config).eval()
+    model, info = cls.from_pretrained(str(model_dir), config=config, output_loading_info=True)
+    missing = [k for k in info.get("missing_keys", []) if k.startswith(("crf.", "bilstm"))]
+    if missing:
+        raise ToolkitInputError(
+            f"{model_dir}: its config names CRF / BiLSTM layers (tagger_head) but the weights lack {missing[:4]}: "
+            "the directory was re-saved without them; retrain, or delete tagger_head from config.json to use the "
+            "emission model alone"
+        )
+    model.eval()
     crf = getattr(model, "crf", None)
     if isinstance(crf, CRF):
         # from_pretrained builds the model without initialising what the checkpoint does not hold: the CRF's

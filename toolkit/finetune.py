@@ -9,6 +9,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from transformers import (
     AutoConfig,
@@ -32,6 +33,7 @@ from ._presets import (
 )
 from ._report import save_finetune_outputs
 from ._surgery import adjust_embeddings, freeze_parameters, uniform_top_attention
+from ._vectors import VECTOR_EXTENSIONS
 from .config import FinetuneArguments, RunArguments
 from .hub import HubTarget, hub_target_from_args
 from .rundir import input_files, option_group, prepare_output_dir, run_fingerprint
@@ -72,12 +74,14 @@ def finetuning_fingerprint(ft: FinetuneArguments) -> dict:
     training and validation files."""
     # Files by content, not by how their paths were spelt; only existing files (the readers report a missing
     # path or a directory, with the remedy).
-    files = {
-        name: input_files([path]) if path and os.path.isfile(path) else path
-        for name, path in (("train_file", ft.train_file), ("validation_file", ft.validation_file))
-    }
+    named = [("train_file", ft.train_file), ("validation_file", ft.validation_file)]
+    if getattr(ft, "vectors", None):  # the light tagger's vocabulary comes from it too
+        named.append(("vectors", ft.vectors))
+    files = {name: input_files([path]) if path and os.path.isfile(path) else path for name, path in named}
     start = ft.model_name_or_path
-    options = option_group(dataclasses.asdict(ft), ignore=(*_NOT_THE_RUN, "train_file", "validation_file"))
+    options = option_group(
+        dataclasses.asdict(ft), ignore=(*_NOT_THE_RUN, "train_file", "validation_file", "vectors")
+    )
     options["model_name_or_path"] = os.path.realpath(start) if start and os.path.exists(start) else start
     return run_fingerprint(inputs=files, options=options)
 
@@ -141,6 +145,19 @@ def validate_tagger_options(ft: FinetuneArguments) -> None:
         )
     if ft.vectors and not os.path.isfile(ft.vectors):
         raise ToolkitInputError(f"--vectors {ft.vectors}: no such file")
+    if ft.vectors and Path(ft.vectors).suffix.lower() not in VECTOR_EXTENSIONS:
+        raise ToolkitInputError(
+            f"--vectors {ft.vectors}: the format is read from the extension, one of "
+            f"{', '.join(sorted(VECTOR_EXTENSIONS))} (rename the file)"
+        )
+    if light:
+        ignored = [
+            f"--{name}" for name in ("embedding_rms", "position_rms_ratio") if getattr(ft, name) is not None
+        ] + (["--uniform_top_attention"] if ft.uniform_top_attention else [])
+        if ignored:
+            raise ToolkitInputError(
+                f"{' '.join(ignored)}: for a transformer checkpoint, not --encoder bilstm"
+            )
     if ft.bilstm_hidden is not None and ft.bilstm_hidden < (1 if light else 0):
         raise ToolkitInputError(f"--bilstm_hidden must be a positive number of units, got {ft.bilstm_hidden}")
     if ft.crf and ft.label_all_tokens:

@@ -28,7 +28,7 @@ from transformers import (
 from ._labelled import NERSentence, normalise_schemes, read_conll, read_ner_jsonl
 from ._metrics import load_metric
 from ._presets import LIGHT_TAGGER_DROPOUT
-from ._tagger_heads import attach_tagger_head, crf_scores, head_description
+from ._tagger_heads import attach_tagger_head, crf_scores, has_tagger_head, head_description
 from ._tagging import AlignmentAudit, bio_entities, decode_tags, encode_sentence, merge_window_scores
 from ._text import join_tokens
 from .config import FinetuneArguments, NERArguments
@@ -369,6 +369,8 @@ def build_ner_model(
     else:
         model, loading, card = finetune_model(AutoModelForTokenClassification, ft, splits.labels)
         model = attach_tagger_head(model, crf=ft.crf, bilstm_hidden=ft.bilstm_hidden or 0)
+    if has_tagger_head(model.config):
+        tokenizer.padding_side = "right"  # the BiLSTM reads each row's first tokens; padding goes after them
     card["output layers"] = head_description(model.config)
     logger.info("Tagger: %s", "; ".join(f"{k}: {v}" for k, v in card.items()))
     return model, tokenizer, loading, card
