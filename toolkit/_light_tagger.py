@@ -36,8 +36,7 @@ from transformers import (
 from transformers.modeling_outputs import TokenClassifierOutput
 
 from ._errors import ToolkitInputError
-from ._masking import IGNORE_INDEX
-from ._tagger_heads import run_bilstm
+from ._tagger_heads import run_bilstm, token_loss
 from ._text import fold_width
 from ._tokenizer import SPECIAL_TOKEN_ROLES, SPECIAL_TOKENS
 from ._vectors import VectorSet
@@ -130,17 +129,9 @@ class BiLSTMForTokenClassification(PreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs) -> TokenClassifierOutput:
         hidden = self.dropout(self.embeddings(input_ids))
-        if attention_mask is None:
-            lengths = torch.full((input_ids.shape[0],), input_ids.shape[1], dtype=torch.long)
-        else:
-            lengths = attention_mask.sum(-1).clamp(min=1).long()
-        out = run_bilstm(self.lstm, hidden, lengths)
+        out = run_bilstm(self.lstm, hidden, attention_mask)
         logits = self.classifier(self.dropout(out))
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(
-                logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX
-            )
+        loss = token_loss(logits, labels) if labels is not None else None
         return TokenClassifierOutput(loss=loss, logits=logits)
 
 

@@ -45,19 +45,22 @@ def _labels(config) -> list[str]:
     return [id2label[i] for i in range(len(id2label))]
 
 
-def _lengths(attention_mask: torch.Tensor | None, input_ids: torch.Tensor) -> torch.Tensor:
+def run_bilstm(lstm: nn.LSTM, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """A bidirectional LSTM over each row's unpadded positions (right padding, from ``attention_mask``; padding
+    never enters the backward direction); padded positions come out as zeros."""
     if attention_mask is None:
-        return torch.full((input_ids.shape[0],), input_ids.shape[1], dtype=torch.long)
-    return attention_mask.sum(-1).clamp(min=1).long()
-
-
-def run_bilstm(lstm: nn.LSTM, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """A bidirectional LSTM over each row's first ``lengths`` positions (padding never enters the backward
-    direction); padded positions come out as zeros."""
+        lengths = torch.full((hidden.shape[0],), hidden.shape[1], dtype=torch.long)
+    else:
+        lengths = attention_mask.sum(-1).clamp(min=1).long()
     packed = pack_padded_sequence(hidden, lengths.cpu(), batch_first=True, enforce_sorted=False)
     out, _ = lstm(packed)
     out, _ = pad_packed_sequence(out, batch_first=True, total_length=hidden.shape[1])
     return out
+
+
+def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-token cross-entropy over the labelled positions (``IGNORE_INDEX`` elsewhere), as the stock heads."""
+    return nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
 
 
 class _TaggerHead:
@@ -87,7 +90,7 @@ class _TaggerHead:
             encoded = self.base_model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
             hidden = self.bilstm_dropout(encoded[0])
             stock_logits = self.classifier(hidden)  # what a stock pipeline runs
-            out = run_bilstm(self.bilstm, hidden, _lengths(attention_mask, input_ids))
+            out = run_bilstm(self.bilstm, hidden, attention_mask)
             logits = self.bilstm_classifier(self.bilstm_dropout(out))
         else:
             logits = super().forward(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits
@@ -97,13 +100,9 @@ class _TaggerHead:
             if head.get("crf"):
                 loss = self.crf.nll(*gather_words(logits, labels, IGNORE_INDEX))
             else:
-                loss = nn.functional.cross_entropy(
-                    logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX
-                )
+                loss = token_loss(logits, labels)
             if stock_logits is not None:
-                loss = loss + nn.functional.cross_entropy(
-                    stock_logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX
-                )
+                loss = loss + token_loss(stock_logits, labels)
         return TokenClassifierOutput(loss=loss, logits=logits)
 
 
