@@ -85,9 +85,13 @@ def main(argv: list[str] | None = None, **options) -> dict:
     check_validation_data(corpus, args)
 
     # 3. Tokenizer: trained on the main process first, then loaded by the others from the output dir.
-    tokenizer, tokenizer_report = pretraining_tokenizer(tok_args, mlm_args, args, corpus["train"])
+    #    --extend_vocab: the checkpoint's vocabulary grows by what the corpus lacks (coverage before/after).
+    tokenizer, tokenizer_report = pretraining_tokenizer(
+        tok_args, mlm_args, args, corpus["train"], resume_from=start.checkpoint
+    )
 
-    # 4. Model: a fresh size preset, or a checkpoint to continue from; sparse MLM head for training.
+    # 4. Model: a fresh size preset, or a checkpoint to continue from (its new rows from their old pieces);
+    #    sparse MLM head for training.
     model, size = pretraining_model(mlm_args, tokenizer)
 
     # 5. Tokenize and pack; validation blocks masked once, with a fixed seed.

@@ -203,3 +203,38 @@ def tiny_tagger_dir(tokenizer, tmp_path_factory) -> Path:
     BertForTokenClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def write_sentence_transformers_dir(directory: Path, tokenizer, *, seed: int = 1, layers: int = 2):
+    """The layout of all-MiniLM-L6-v2 with a random hidden-32 encoder of ``layers`` layers: a ``BertModel`` (keys without
+    "bert.") and its tokenizer at the root, ``modules.json``, ``sentence_bert_config.json`` and ``1_Pooling/``.
+    Returns ``(directory, encoder)``."""
+    import json
+
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    encoder = BertModel(config)
+    encoder.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
+    (directory / "modules.json").write_text(json.dumps(modules))
+    (directory / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64}))
+    (directory / "1_Pooling").mkdir()
+    (directory / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True})
+    )
+    return directory, encoder

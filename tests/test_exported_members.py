@@ -33,8 +33,8 @@ TOP_LEVEL = [
 ]  # fmt: skip
 
 PUBLIC_SUBMODULES = [
-    "classify", "config", "demo", "finetune", "hub", "ner", "presets", "pretrain", "rundir", "taggers",
-    "training",
+    "classify", "config", "demo", "distill", "finetune", "hub", "ner", "presets", "pretrain", "rundir", "students",
+    "taggers", "training",
 ]  # fmt: skip
 
 

@@ -80,7 +80,17 @@ def test_help_all_lists_every_training_option():
 
 
 @pytest.mark.parametrize(
-    "recipe", ["pretrain", "train_classifier", "train_ner", "extract_vectors", "push_to_hub", "export"]
+    "recipe",
+    [
+        "pretrain",
+        "train_classifier",
+        "train_ner",
+        "extract_vectors",
+        "push_to_hub",
+        "export",
+        "distill",
+        "cut_student",
+    ],
 )
 def test_help_is_answered_before_the_heavy_imports(recipe):
     """``--help`` must not load the Trainer, model classes or ``datasets`` (that took it from ~2 s to ~5 s)."""

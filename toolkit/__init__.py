@@ -2,8 +2,9 @@
 
 What a user calls is exported here, grouped by task. The recipes' plumbing lives in public submodules
 (``toolkit.config``, ``toolkit.training``, ``toolkit.rundir``, ``toolkit.pretrain``, ``toolkit.finetune``,
-``toolkit.classify``, ``toolkit.ner``, ``toolkit.hub``, ``toolkit.demo``), each with its own ``__all__``;
-modules starting with ``_`` are private.
+``toolkit.classify``, ``toolkit.ner``, ``toolkit.hub``, ``toolkit.demo``), each with its own ``__all__``, as
+do ``toolkit.taggers`` and ``toolkit.students`` (a smaller model cut from a checkpoint's layers); modules
+starting with ``_`` are private.
 
 The names below are imported on first use (PEP 562), so ``import toolkit.config`` (which every recipe's
 ``--help`` needs) does not load PyTorch models, ``datasets`` and the Trainer: ``--help`` answers in about two

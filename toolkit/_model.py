@@ -101,7 +101,8 @@ def build_mlm_model(
 
     Args:
         config: a ``BertConfig`` (e.g. from :func:`toolkit.load_preset`) for a model trained from scratch.
-        checkpoint: a BERT model directory or hub id to continue pretraining from.
+        checkpoint: a BERT model directory or hub id to continue pretraining from; a bare encoder
+            (``BertModel``, e.g. a sentence-transformers directory) gets a fresh MLM head, said in the log.
         sparse_head: use :class:`SparseHeadBertForMaskedLM` (fast); ``False`` gives the stock class.
         attn_implementation: ``"sdpa"`` (PyTorch scaled-dot-product attention) or ``"eager"``.
 
@@ -124,4 +125,21 @@ def build_mlm_model(
         raise ToolkitInputError(
             f"{str(checkpoint)!r} is a {loaded_config.model_type!r} model; masked-LM pretraining here supports BERT"
         )
-    return cls.from_pretrained(str(checkpoint), attn_implementation=attn_implementation)
+    # A bare encoder (a BertModel, e.g. a sentence-transformers directory) loads too: its weights fill
+    # `bert.*`, and the MLM head starts fresh. Said here, as transformers' load report is easily missed.
+    model, info = cls.from_pretrained(
+        str(checkpoint), attn_implementation=attn_implementation, output_loading_info=True
+    )
+    missing = sorted(info["missing_keys"])
+    if any(k.startswith("cls.predictions.") for k in missing):
+        tied = " (its decoder tied to the word embeddings)" if loaded_config.tie_word_embeddings else ""
+        logger.warning("no MLM head in %s: a fresh head is initialised%s", checkpoint, tied)
+    encoder_missing = [k for k in missing if not k.startswith("cls.")]
+    if encoder_missing:
+        logger.warning(
+            "%s lacks %d encoder weights, initialised at random: %s",
+            checkpoint,
+            len(encoder_missing),
+            ", ".join(encoder_missing[:10]) + (" ..." if len(encoder_missing) > 10 else ""),
+        )
+    return model

@@ -26,6 +26,7 @@ from ._secrets import redact_argv
 __all__ = [
     "ClassifierArguments",
     "CorpusArguments",
+    "DistillArguments",
     "ExtractArguments",
     "FinetuneArguments",
     "MLMArguments",
@@ -147,6 +148,23 @@ class MLMArguments:
     model_name_or_path: str | None = field(
         default=None,
         metadata={"help": "Continue pretraining this BERT checkpoint instead of a fresh preset."},
+    )
+    extend_vocab: bool = field(
+        default=False,
+        metadata={
+            "help": "With --model_name_or_path: add the corpus' characters its vocabulary maps to [UNK] (in the "
+            "--tokenizer_train_samples documents), new rows from the mean of their old pieces' rows; [UNK] rate "
+            "and chars per token before and after go to metrics.json."
+        },
+    )
+    extend_vocab_min_count: int = field(
+        default=5, metadata={"help": "With --extend_vocab: fewest occurrences for a new entry."}
+    )
+    extend_vocab_words: bool = field(
+        default=False,
+        metadata={
+            "help": "With --extend_vocab: also add frequent words the vocabulary splits into 3+ pieces."
+        },
     )
     block_size: int = field(default=128, metadata={"help": "Tokens per training block."})
     line_by_line: bool = field(
@@ -395,6 +413,71 @@ class NERArguments(FinetuneArguments):
 
 
 @dataclass
+class DistillArguments:
+    """The teacher, the student's origin and the distillation loss (``recipes/distill.py``)."""
+
+    task: str | None = field(
+        default=None, metadata={"help": "'classification' or 'ner' (required: it decides the other options)."}
+    )
+    teacher: str | None = field(
+        default=None,
+        metadata={
+            "help": "The fine-tuned teacher: any classifier (--task classification) or token classifier (--task "
+            "ner) directory, ours or anyone's. Its label set must be the data's."
+        },
+    )
+    student_layers: str | None = field(
+        default=None,
+        metadata={
+            "help": "Cut the student out of the teacher, keeping these encoder layers ('0,2,4', or "
+            "'every_other'); it starts with the teacher's embeddings, layers and head. Instead of "
+            "--model_name_or_path (a student checkpoint, which may use another tokenizer) or --student_preset."
+        },
+    )
+    student_preset: str | None = field(
+        default=None,
+        metadata={"help": "A fresh student of this size preset (tiny/mini/...) with the teacher's tokenizer."},
+    )
+    temperature: float = field(
+        default=2.0, metadata={"help": "Softens the teacher's and the student's score distributions."}
+    )
+    hard_label_weight: float = field(
+        default=0.5,
+        metadata={"help": "Weight of the gold labels' cross-entropy; the teacher's soft labels get the rest."},
+    )
+    hidden_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "Weight of an intermediate hidden-state loss (mean squared error, through a learned "
+            "projection where widths differ); needs one tokenizer for teacher and student. Runs the teacher "
+            "at every step."
+        },
+    )
+    layer_map: str | None = field(
+        default=None,
+        metadata={
+            "help": "Hidden-state pairs 'student:teacher' (0-based), e.g. '0:1,1:3,2:5' (default: the kept "
+            "layers of a cut student, else evenly spread, last to last)."
+        },
+    )
+    unlabelled_files: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Plain-text files, one example per line, that the teacher labels: distillation-only data.",
+            "nargs": "+",
+        },
+    )
+    teacher_cache: str | None = field(
+        default=None,
+        metadata={
+            "help": "Directory caching the teacher's scores, keyed by its weights, the texts and the windowing "
+            "(default: <output_dir>/teacher_cache); point several students at one directory to score once."
+        },
+    )
+    teacher_batch_size: int = field(default=64, metadata={"help": "Batch size of the teacher's scoring pass."})
+
+
+@dataclass
 class ExtractArguments:
     """Vector extraction (``recipes/extract_vectors.py``): checkpoint, inputs, output, mode."""
 
@@ -637,6 +720,7 @@ class _Parser(HfArgumentParser):
         "NERArguments": "Data, model and task",
         "FinetuneArguments": "Data, model and task",
         "ExtractArguments": "Extraction",
+        "DistillArguments": "Distillation",
         "RunArguments": "Run",
     }
 

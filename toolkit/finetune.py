@@ -223,11 +223,18 @@ class FinetuneStart:
 
 
 def start_finetuning(
-    ft: FinetuneArguments, run: RunArguments, args: TrainingArguments, *, recipe: str, task: str
+    ft: FinetuneArguments,
+    run: RunArguments,
+    args: TrainingArguments,
+    *,
+    recipe: str,
+    task: str,
+    more_options: dict | None = None,
 ) -> FinetuneStart:
-    """The first step of both fine-tuning recipes, in seconds and before any data is read: logging, option
+    """The first step of the fine-tuning recipes, in seconds and before any data is read: logging, option
     checks, the seed, the starting checkpoint's tokenizer, the hub pre-flight and the output directory
-    (writable, and new or this same run to resume; see :func:`toolkit.rundir.prepare_output_dir`)."""
+    (writable, and new or this same run to resume; see :func:`toolkit.rundir.prepare_output_dir`).
+    ``more_options``: options of the recipe's own that also define the run (a resumed run must keep them)."""
     setup_logging(args)
     set_threads(run.threads)
     validate_finetune_options(ft, args, task=task)
@@ -237,7 +244,10 @@ def start_finetuning(
     set_seed(args.seed)
     prepare_training_args(args, group_by_length=ft.group_by_length)
     resume_from = prepare_output_dir(
-        args, recipe=recipe, fingerprint=finetuning_fingerprint(ft), overwrite=run.overwrite_output_dir
+        args,
+        recipe=recipe,
+        fingerprint=finetuning_fingerprint(ft) | ({"recipe_options": more_options} if more_options else {}),
+        overwrite=run.overwrite_output_dir,
     )
     hub = hub_target_from_args(args)  # after the output directory: a refused run creates no repository
     return FinetuneStart(tokenizer, hub, resume_from)

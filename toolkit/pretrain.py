@@ -39,6 +39,17 @@ from ._presets import (
 from ._report import save_pretraining_report
 from ._surgery import DEFAULT_POSITION_RMS, check_position_init, init_position_embeddings
 from ._tokenizer import check_tokenizer_health, load_tokenizer, tokenizer_report, train_wordpiece_tokenizer
+from ._vocab_growth import (
+    VocabularyGrowth,
+    coverage_of,
+    coverage_report,
+    describe_growth,
+    extend_embeddings,
+    extend_tokenizer,
+    extend_vocabulary,
+    find_new_tokens,
+    same_old_vocabulary,
+)
 from .config import CorpusArguments, MLMArguments, TokenizerArguments
 from .rundir import input_files, option_group, run_fingerprint
 from .training import ToolkitTrainer, check_precision, perplexity
@@ -50,6 +61,11 @@ __all__ = [
     "SparseHeadBertForMaskedLM",
     "iter_texts",
     "premask_for_eval",
+    # vocabulary growth (--extend_vocab)
+    "VocabularyGrowth",
+    "coverage_report",
+    "extend_vocabulary",
+    "find_new_tokens",
     # the steps
     "apply_pretraining_settings",
     "check_validation_data",
@@ -59,6 +75,7 @@ __all__ = [
     "block_stats",
     "check_block_size",
     "check_resume_position_init",
+    "grow_pretraining_vocabulary",
     "obtain_tokenizer",
     "pretraining_data",
     "pretraining_fingerprint",
@@ -76,6 +93,8 @@ logger = logging.getLogger(__name__)
 
 # A streamed corpus may not fit in memory: its vocabulary is trained on a prefix of this many documents.
 STREAMING_TOKENIZER_SAMPLES = 200_000
+# The tokenizer's coverage ([UNK] rate, chars per token) is measured on this many training documents.
+TOKENIZER_REPORT_SAMPLES = 20_000
 
 
 def validate_pretrain_options(
@@ -98,6 +117,17 @@ def validate_pretrain_options(
         )
     if mlm.model_name_or_path and mlm.position_init != "random":
         raise ToolkitInputError("--position_init applies to a fresh --preset, not to --model_name_or_path")
+    if mlm.extend_vocab and not mlm.model_name_or_path:
+        raise ToolkitInputError(
+            "--extend_vocab grows a checkpoint's vocabulary: it needs --model_name_or_path (a fresh --preset "
+            "trains its vocabulary on the corpus anyway)"
+        )
+    if mlm.extend_vocab_words and not mlm.extend_vocab:
+        raise ToolkitInputError("--extend_vocab_words only applies with --extend_vocab true")
+    if mlm.extend_vocab_min_count < 1:
+        raise ToolkitInputError(
+            f"--extend_vocab_min_count must be at least 1, got {mlm.extend_vocab_min_count}"
+        )
     check_position_init(mlm.position_init, mlm.position_init_rms)
     if mlm.position_init_rms is not None and mlm.position_init == "random":
         # e.g. `--position_init random` over a config that sets both: a deliberate override, not a mistake
@@ -221,10 +251,12 @@ def pretraining_fingerprint(
     # Files by content, not by how their paths were spelt (./corpus, corpus/, another working directory).
     paths = ("train_files", "validation_files", "conll_files")
     files = {name: input_files(getattr(corpus, name) or [], extensions=corpus.extensions) for name in paths}
+    # Without --extend_vocab its settings define nothing (and runs recorded before it existed still resume).
+    unused = () if mlm.extend_vocab else ("extend_vocab", "extend_vocab_min_count", "extend_vocab_words")
     return run_fingerprint(
         inputs={**option_group(dataclasses.asdict(corpus), ignore=paths), **files},
         tokenizer=dataclasses.asdict(tokenizer),
-        model=option_group(dataclasses.asdict(mlm), ignore=_NOT_THE_RUN),
+        model=option_group(dataclasses.asdict(mlm), ignore=(*_NOT_THE_RUN, *unused)),
     )
 
 
@@ -242,8 +274,10 @@ def obtain_tokenizer(
     train_texts: datasets.Dataset | datasets.IterableDataset,
     model_name_or_path: str | None,
     model_max_length: int,
+    check_health: bool = True,
 ) -> tuple[PreTrainedTokenizerBase, dict]:
-    """Reuse (``--tokenizer_name_or_path`` / the checkpoint's) or train a tokenizer, then check its health.
+    """Reuse (``--tokenizer_name_or_path`` / the checkpoint's) or train a tokenizer, then check its health
+    (unless ``check_health`` is false: a vocabulary about to grow is checked after growing).
 
     Returns:
         ``(tokenizer, report_dict)``; the report is also logged.
@@ -276,10 +310,11 @@ def obtain_tokenizer(
             model_max_length=model_max_length,
         )
         where = "the trained tokenizer"
-    sample = iter_texts(train_texts, limit=20_000)
+    sample = iter_texts(train_texts, limit=TOKENIZER_REPORT_SAMPLES)
     report = tokenizer_report(tokenizer, list(sample))
     logger.info("Tokenizer: %s", report.summary())
-    check_tokenizer_health(report, max_unk_rate=tok.max_unk_rate, where=where)
+    if check_health:
+        check_tokenizer_health(report, max_unk_rate=tok.max_unk_rate, where=where)
     return tokenizer, report.as_dict()
 
 
@@ -337,9 +372,14 @@ def pretraining_tokenizer(
     mlm: MLMArguments,
     args: TrainingArguments,
     train_texts: datasets.Dataset | datasets.IterableDataset,
+    *,
+    resume_from: str | None = None,
 ) -> tuple[PreTrainedTokenizerBase, dict]:
     """:func:`obtain_tokenizer` on the main process first, saved to the output directory; the other
-    processes of a distributed run then load it from there instead of training their own."""
+    processes of a distributed run then load it from there instead of training their own. With
+    ``--extend_vocab`` the checkpoint's vocabulary grows by what the corpus needs
+    (:func:`grow_pretraining_vocabulary`); the other processes, and a run resumed from ``resume_from``, reuse
+    the grown vocabulary saved there rather than growing it again."""
     with args.main_process_first(desc="tokenizer"):
         reuse = tok.tokenizer_name_or_path or mlm.model_name_or_path
         if not args.should_save and not reuse:
@@ -349,23 +389,130 @@ def pretraining_tokenizer(
             train_texts=train_texts,
             model_name_or_path=mlm.model_name_or_path,
             model_max_length=mlm.block_size,
+            check_health=not mlm.extend_vocab,
         )
+        if mlm.extend_vocab:
+            tokenizer, report = grow_pretraining_vocabulary(
+                tokenizer,
+                train_texts,
+                tok=tok,
+                mlm=mlm,
+                before=report,
+                grown_in=resume_from or (None if args.should_save else args.output_dir),
+                show_progress=not args.disable_tqdm,
+            )
         if args.should_save:
             tokenizer.save_pretrained(args.output_dir)
     return tokenizer, report
 
 
+def grow_pretraining_vocabulary(
+    tokenizer: PreTrainedTokenizerBase,
+    train_texts: datasets.Dataset | datasets.IterableDataset,
+    *,
+    tok: TokenizerArguments,
+    mlm: MLMArguments,
+    before: dict,
+    grown_in: str | os.PathLike | None = None,
+    show_progress: bool = True,
+) -> tuple[PreTrainedTokenizerBase, dict]:
+    """``--extend_vocab``: the checkpoint's tokenizer with the entries the corpus needs appended (see
+    :func:`find_new_tokens`: characters it maps to ``[UNK]`` and, with ``--extend_vocab_words``, words it
+    splits into 3+ pieces, each seen ``--extend_vocab_min_count`` times in the ``--tokenizer_train_samples``
+    documents), or the grown tokenizer already saved in ``grown_in`` (a resumed run, or the main process's
+    for the others). The model's rows follow in :func:`pretraining_model`.
+
+    Args:
+        tokenizer: the checkpoint's tokenizer.
+        train_texts: the training corpus.
+        tok: tokenizer options (the sample size and the [UNK] rate limit).
+        mlm: model options (the checkpoint and the growth options).
+        before: the checkpoint tokenizer's report on the training sample (from :func:`obtain_tokenizer`).
+        grown_in: a directory holding this run's grown tokenizer, to reuse instead of growing again.
+        show_progress: a progress bar over the scanned documents.
+
+    Returns:
+        ``(grown_tokenizer, report)``: the report of the grown tokenizer, with ``"vocabulary_growth"``
+        holding the coverage before and after (``unk_rate``, ``chars_per_token``, ...), the entries added and
+        where their rows start from; logged as well.
+
+    Raises:
+        ToolkitInputError: the checkpoint's embedding rows and its tokenizer's entries differ in number,
+            ``grown_in`` holds a tokenizer that does not extend the checkpoint's, or the grown tokenizer
+            still maps more than ``--max_unk_rate`` of the sample to ``[UNK]``.
+    """
+    try:
+        rows = BertConfig.from_pretrained(mlm.model_name_or_path).vocab_size
+    except (OSError, ValueError) as err:
+        raise ToolkitInputError(
+            f"cannot read a model config from {mlm.model_name_or_path!r}: {err}"
+        ) from None
+    if rows != len(tokenizer):
+        raise ToolkitInputError(
+            f"--extend_vocab: {mlm.model_name_or_path!r} has {rows} embedding rows but its tokenizer has "
+            f"{len(tokenizer)} entries; new entries are appended after the last id, so the two must agree"
+        )
+    if grown_in:
+        grown = load_tokenizer(grown_in)
+        if not same_old_vocabulary(tokenizer, grown):
+            raise ToolkitInputError(
+                f"the tokenizer in {str(grown_in)!r} does not extend the vocabulary of "
+                f"{mlm.model_name_or_path!r}: start this run afresh in another --output_dir"
+            )
+        logger.info("Vocabulary grown earlier: reusing the %d entries of %s", len(grown), grown_in)
+    else:
+        limit = tok.tokenizer_train_samples
+        if limit is None and isinstance(train_texts, datasets.IterableDataset):
+            limit = STREAMING_TOKENIZER_SAMPLES
+        new_tokens = find_new_tokens(
+            iter_texts(train_texts, limit=limit),
+            tokenizer,
+            min_count=mlm.extend_vocab_min_count,
+            words=mlm.extend_vocab_words,
+            show_progress=show_progress,
+        )
+        grown = extend_tokenizer(tokenizer, new_tokens)
+    after = tokenizer_report(grown, list(iter_texts(train_texts, limit=TOKENIZER_REPORT_SAMPLES)))
+    growth = {
+        "before": coverage_of(before),
+        "after": coverage_of(after.as_dict()),
+        **describe_growth(grown, len(tokenizer)).as_dict(),
+        "min_count": mlm.extend_vocab_min_count,
+        "words": mlm.extend_vocab_words,
+    }
+    was, now = growth["before"], growth["after"]
+    logger.info(
+        "Vocabulary growth: %d entries added (%d rows from their old pieces, %d from the mean row); [UNK] rate "
+        "%.4f%% -> %.4f%%, chars per token %.3f -> %.3f",
+        growth["n_added"],
+        growth["from_pieces"],
+        growth["fallback"],
+        100 * was["unk_rate"],
+        100 * now["unk_rate"],
+        was["chars_per_token"],
+        now["chars_per_token"],
+    )
+    logger.info("Grown tokenizer: %s", after.summary())
+    check_tokenizer_health(
+        after, max_unk_rate=tok.max_unk_rate, where=f"the tokenizer of {mlm.model_name_or_path!r}, grown"
+    )
+    return grown, {**after.as_dict(), "vocabulary_growth": growth}
+
+
 def pretraining_model(
     mlm: MLMArguments, tokenizer: PreTrainedTokenizerBase
 ) -> tuple[BertForMaskedLM, ModelSize]:
-    """A fresh size preset (with its position start) sized to ``tokenizer``, or the checkpoint to continue;
-    with the sparse MLM head for training. Returns the model and its size (logged)."""
+    """A fresh size preset (with its position start) sized to ``tokenizer``, or the checkpoint to continue
+    (with ``--extend_vocab``, grown to ``tokenizer``: :func:`extend_embeddings`); with the sparse MLM head for
+    training. Returns the model and its size (logged)."""
     if mlm.model_name_or_path:
         model = build_mlm_model(
             checkpoint=mlm.model_name_or_path,
             sparse_head=mlm.sparse_head,
             attn_implementation=mlm.attn_implementation,
         )
+        if mlm.extend_vocab:  # rows for the entries grow_pretraining_vocabulary added
+            extend_embeddings(model, tokenizer)
     else:
         config = load_preset(
             mlm.preset or DEFAULT_PRESET,
