@@ -337,6 +337,7 @@ def main() -> None:
     parser.add_argument(
         "--zh_steps", type=int, default=600, help="continued-pretraining steps of each zh run"
     )
+    parser.add_argument("--zh_max_length", type=int, default=128, help="ChnSentiCorp fine-tuning window")
     parser.add_argument(
         "--max_train_samples", type=int, help="a quick look: train on the first N examples only"
     )

@@ -40,14 +40,20 @@ def options_of(task: str) -> list:
 
 
 if __name__ == "__main__":  # --help before the heavy imports below
-    answer_help(options_of("ner" if "ner" in sys.argv else "classification"), __doc__)
+    answer_help(options_of("ner" if {"ner", "--task=ner"} & set(sys.argv) else "classification"), __doc__)
 
-from transformers import AutoTokenizer, DataCollatorForTokenClassification, DataCollatorWithPadding
+from transformers import DataCollatorForTokenClassification, DataCollatorWithPadding
 
-from toolkit.classify import encode_classification_splits, read_classification_splits, score_classification
+from toolkit.classify import (
+    encode_classification_splits,
+    read_classification_splits,
+    score_classification,
+    write_classification_predictions,
+)
 from toolkit.distill import (
     PIPELINE_TAG,
     STUDENT_USAGE,
+    TEACHER_CACHE,
     DistillationCollator,
     DistillationTrainer,
     build_student,
@@ -77,7 +83,7 @@ def main(argv: list[str] | None = None, **options) -> dict:
     start = start_finetuning(
         ft, run, args, recipe="distill", task=task, more_options=distillation_fingerprint(dist)
     )
-    check_hidden_loss(dist, AutoTokenizer.from_pretrained(dist.teacher), start.tokenizer)
+    check_hidden_loss(dist, start.tokenizer)
 
     # 2. Data: every split read and checked as the fine-tuning recipes do; the labels are the teacher's (same
     #    set, else a clear error), in its order; unlabelled text joins the training set for the teacher's term.
@@ -89,22 +95,30 @@ def main(argv: list[str] | None = None, **options) -> dict:
     labels = teacher_labels(dist.teacher, labels, task=task)
     if task == "ner":
         splits.labels = labels
-    unlabelled = read_unlabelled(dist.unlabelled_files, task=task, encoding=ft.encoding)
+    unlabelled = read_unlabelled(
+        dist.unlabelled_files,
+        task=task,
+        encoding=ft.encoding,
+        errors=ft.encoding_errors,
+        limit=ft.max_train_samples,
+    )
 
     # 3. The student: cut from the teacher, a fresh preset, or a checkpoint with a new head.
     student = build_student(ft, dist, labels, task=task, tokenizer=start.tokenizer, args=args)
 
     # 4. The teacher scores every split once, with its own tokenizer (cached by weights, texts, windowing).
-    teacher = teacher_scores(
-        dist.teacher,
-        {"train": data["train"] + unlabelled} | {k: v for k, v in data.items() if k != "train"},
-        task=task,
-        max_length=ft.max_length,
-        stride=ft.stride,
-        batch_size=dist.teacher_batch_size,
-        cache_dir=dist.teacher_cache or os.path.join(args.output_dir, "teacher_cache"),
-        multi_label=ft.multi_label,
-    )
+    with args.main_process_first(desc="teacher scores"):  # one process scores, the others read the cache
+        teacher = teacher_scores(
+            dist.teacher,
+            {"train": data["train"] + unlabelled} | {k: v for k, v in data.items() if k != "train"},
+            task=task,
+            max_length=ft.max_length,
+            stride=ft.stride,
+            batch_size=dist.teacher_batch_size,
+            cache_dir=dist.teacher_cache or os.path.join(args.output_dir, TEACHER_CACHE),
+            multi_label=ft.multi_label,
+            device=str(args.device),
+        )
     layer_map = (
         hidden_layer_map(dist, student, teacher.model.config.num_hidden_layers) if dist.hidden_weight else []
     )
@@ -142,10 +156,24 @@ def main(argv: list[str] | None = None, **options) -> dict:
 
     # 7. Score the student, and the teacher on the same splits: the share of its score the student keeps.
     if task == "classification":
-        scores, _ = score_classification(trainer, encoded, labels, multi_label=ft.multi_label)
+        scores, test_logits = score_classification(trainer, encoded, labels, multi_label=ft.multi_label)
     else:
-        scores = score_ner_splits(trainer, encoded, splits, constrained=ft.constrained_decoding)
-    comparison = compare_with_teacher(scores, teacher, data, labels, task=task, multi_label=ft.multi_label)
+        scores, test_logits = (
+            score_ner_splits(trainer, encoded, splits, constrained=ft.constrained_decoding),
+            None,
+        )
+    comparison = compare_with_teacher(
+        scores,
+        teacher,
+        data,
+        labels,
+        task=task,
+        multi_label=ft.multi_label,
+        constrained=getattr(ft, "constrained_decoding", True),
+    )
+    if test_logits is not None and trainer.is_world_process_zero():  # predictions, labelled or not
+        path = os.path.join(args.output_dir, "test_predictions.jsonl")
+        write_classification_predictions(data["test"], test_logits, labels, ft.multi_label, path)
     results = {
         "train": train_result.metrics,
         "student": {"origin": student.origin, "loading_report": student.report},

@@ -31,6 +31,7 @@ from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from ._checkpoint import WEIGHT_FILES
 from ._errors import ToolkitInputError
+from ._io import check_text_file, text_decoding
 from ._labelled import ClassificationExample, NERSentence
 from ._masking import IGNORE_INDEX
 from ._tagger import split_words
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 TEACHER_LOGITS = "teacher_logits"  # classification: (C,) per example; NER: (positions, C) per window
 TEACHER_POSITIONS = "teacher_positions"  # NER: the window positions that carry a teacher score
+PROJECTIONS = "distill_projections"  # the hidden-state projections, attached to the student while it trains
 HEAD_SUFFIX = {"classification": "ForSequenceClassification", "ner": "ForTokenClassification"}
 RECIPE_OF = {"classification": "recipes/train_classifier.py", "ner": "recipes/train_ner.py"}
 
@@ -61,7 +63,7 @@ def teacher_labels(teacher: str | os.PathLike, data_labels: Sequence[str], *, ta
     if not any(a.endswith(HEAD_SUFFIX[task]) for a in heads) and config.model_type != "toolkit_bilstm":
         raise ToolkitInputError(
             f"--teacher {teacher} is not a fine-tuned {task} model (architectures: {heads or 'none'}); "
-            f"fine-tune it first with {RECIPE_OF[task]}, or cut a student from it with --student_layers"
+            f"fine-tune it first with {RECIPE_OF[task]} (a student of it without a head: recipes/cut_student.py)"
         )
     if getattr(config, "tagger_head", None) or getattr(config, "crf", False):
         raise ToolkitInputError(
@@ -114,7 +116,7 @@ def cached_arrays(
         return list(np.split(flat, np.cumsum(lengths)[:-1])) if len(lengths) else []
     arrays = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)
     width = arrays[0].shape[-1] if arrays else 0
     flat = np.concatenate(arrays) if arrays else np.zeros((0, width), np.float32)
@@ -157,21 +159,33 @@ def predict_logits(
 
 
 # --------------------------------------------------------------------------------- unlabelled examples
-def read_unlabelled(paths: Sequence[str], *, task: str, encoding: str = "utf-8") -> list:
+def read_unlabelled(
+    paths: Sequence[str],
+    *,
+    task: str,
+    encoding: str = "utf-8",
+    errors: str = "strict",
+    limit: int | None = None,
+) -> list:
     """Distillation-only examples from plain-text files, one per non-blank line: a
     :class:`ClassificationExample` without labels, or an :class:`NERSentence` of the line's words (each CJK
-    character alone, as :class:`~toolkit.NERTagger` splits raw text) with no tags.
+    character alone, as :class:`~toolkit.NERTagger` splits raw text) with no tags. ``limit`` caps the examples
+    read, over all files (``--max_train_samples``).
 
     Raises:
-        ToolkitInputError: a missing file, or one without a single non-blank line.
+        ToolkitInputError: a missing file, a bad byte (named by line and offset), or a file without text.
     """
-    examples = []
+    examples: list = []
     for path in paths:
         if not os.path.isfile(path):
             raise ToolkitInputError(f"--unlabelled_files {path}: no such file")
+        if errors == "strict":
+            check_text_file(path, encoding=encoding)  # a bad byte: named by line and offset, with the remedy
         n = 0
-        with open(path, encoding=encoding) as f:
+        with open(path, encoding=text_decoding(encoding, errors), errors=errors) as f:
             for number, line in enumerate(f, start=1):
+                if limit is not None and len(examples) >= limit:
+                    break
                 text = line.strip()
                 if not text:
                     continue
@@ -181,7 +195,7 @@ def read_unlabelled(paths: Sequence[str], *, task: str, encoding: str = "utf-8")
                 else:
                     words = [w for w, _, _ in split_words(text)]
                     examples.append(NERSentence(tokens=words, tags=[], line=number, source=path))
-        if not n:
+        if not n and (limit is None or len(examples) < limit):
             raise ToolkitInputError(f"--unlabelled_files {path}: no text (one example per non-blank line)")
         logger.info("Unlabelled examples from %s: %d", path, n)
     return examples
@@ -289,7 +303,7 @@ def hard_label_loss(logits: torch.Tensor, labels: torch.Tensor, *, multi_label: 
 
 def default_layer_map(student_layers: int, teacher_layers: int) -> list[tuple[int, int]]:
     """Student layer j matched to teacher layer ``round((j + 1) * T / S) - 1``: evenly spread, last to last."""
-    return [(j, round((j + 1) * teacher_layers / student_layers) - 1) for j in range(student_layers)]
+    return [(j, max(0, round((j + 1) * teacher_layers / student_layers) - 1)) for j in range(student_layers)]
 
 
 def parse_layer_map(spec: str, *, student_layers: int, teacher_layers: int) -> list[tuple[int, int]]:
@@ -355,27 +369,34 @@ class DistillationTrainer(ToolkitTrainer):
         )
         self.hidden_weight, self.layer_map = hidden_weight, list(layer_map)
         self.teacher = teacher.eval().requires_grad_(False) if teacher is not None else None
-        self.projections = torch.nn.ModuleList()
         if hidden_weight > 0:
             if teacher is None or not self.layer_map:
                 raise ValueError("a hidden-state loss needs the teacher and a layer map")
             s_width, t_width = self.model.config.hidden_size, teacher.config.hidden_size
-            for _ in self.layer_map:  # a learned projection where the widths differ (dropped after training)
-                self.projections.append(
+            # Learned projections where the widths differ: a submodule of the student while it trains (so the
+            # optimizer, gradient clipping and DDP all see them), never saved, and removed after training.
+            self.model.add_module(
+                PROJECTIONS,
+                torch.nn.ModuleList(
                     torch.nn.Linear(s_width, t_width) if s_width != t_width else torch.nn.Identity()
-                )
-            self.projections.to(self.args.device)
+                    for _ in self.layer_map
+                ).to(self.args.device),
+            )
+            self.model._keys_to_ignore_on_save = [
+                *(self.model._keys_to_ignore_on_save or []),
+                rf"^{PROJECTIONS}\.",
+            ]
             self.teacher.to(self.args.device)
         self.model_accepts_loss_kwargs = (
             False  # the loss is a per-batch mean: Trainer scales it for accumulation
         )
 
-    def create_optimizer(self, *args, **kwargs):
-        optimizer = super().create_optimizer(*args, **kwargs)
-        extra = [p for p in self.projections.parameters() if p.requires_grad]
-        if extra and not any(p is extra[0] for g in optimizer.param_groups for p in g["params"]):
-            optimizer.add_param_group({"params": extra, "weight_decay": 0.0})
-        return optimizer
+    def train(self, *args, **kwargs):
+        try:
+            return super().train(*args, **kwargs)
+        finally:  # the student leaves as the stock model it came in as
+            if hasattr(self.model, PROJECTIONS):
+                delattr(self.model, PROJECTIONS)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if TEACHER_LOGITS not in inputs:
@@ -411,7 +432,8 @@ class DistillationTrainer(ToolkitTrainer):
             ).hidden_states
         mask = inputs["attention_mask"].unsqueeze(-1).to(student_states[0].dtype)
         total = 0.0
-        for proj, (s, t) in zip(self.projections, self.layer_map, strict=True):
+        projections = getattr(self.accelerator.unwrap_model(self.model), PROJECTIONS)
+        for proj, (s, t) in zip(projections, self.layer_map, strict=True):
             diff = (proj(student_states[s + 1]) - teacher_states[t + 1]) * mask  # [0] is the embeddings
             total = total + diff.pow(2).sum() / (mask.sum() * diff.shape[-1])
         return total / len(self.layer_map)

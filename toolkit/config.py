@@ -436,14 +436,18 @@ class DistillArguments:
     )
     student_preset: str | None = field(
         default=None,
-        metadata={"help": "A fresh student of this size preset (tiny/mini/...) with the teacher's tokenizer."},
+        metadata={
+            "help": "A fresh student of this size preset (tiny/mini/...) with the teacher's tokenizer."
+        },
     )
     temperature: float = field(
         default=2.0, metadata={"help": "Softens the teacher's and the student's score distributions."}
     )
     hard_label_weight: float = field(
         default=0.5,
-        metadata={"help": "Weight of the gold labels' cross-entropy; the teacher's soft labels get the rest."},
+        metadata={
+            "help": "Weight of the gold labels' cross-entropy; the teacher's soft labels get the rest."
+        },
     )
     hidden_weight: float = field(
         default=0.0,
@@ -474,7 +478,9 @@ class DistillArguments:
             "(default: <output_dir>/teacher_cache); point several students at one directory to score once."
         },
     )
-    teacher_batch_size: int = field(default=64, metadata={"help": "Batch size of the teacher's scoring pass."})
+    teacher_batch_size: int = field(
+        default=64, metadata={"help": "Batch size of the teacher's scoring pass."}
+    )
 
 
 @dataclass

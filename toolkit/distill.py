@@ -51,6 +51,7 @@ from .ner import MODEL_INPUTS, encode_ner_dataset, ner_scores
 __all__ = [
     "PIPELINE_TAG",
     "STUDENT_USAGE",
+    "TEACHER_CACHE",
     "TeacherComparison",
     "compare_with_teacher",
     "DistillationCollator",
@@ -80,6 +81,7 @@ logger = logging.getLogger(__name__)
 
 AUTO_CLASS = {"classification": AutoModelForSequenceClassification, "ner": AutoModelForTokenClassification}
 HEADLINE = {"classification": "accuracy", "ner": "overall_f1"}
+TEACHER_CACHE = "teacher_cache"  # the default cache, inside the output directory (never pushed)
 PIPELINE_TAG = {"classification": "text-classification", "ner": "token-classification"}
 STUDENT_USAGE = {  # the model card's usage block
     "classification": 'from transformers import pipeline\n\nclf = pipeline("text-classification", model="MODEL")\n'
@@ -158,6 +160,21 @@ def validate_distill_options(ft: FinetuneArguments, dist: DistillArguments, *, t
         raise ToolkitInputError(
             "a distilled tagger is a transformer token classifier: drop --encoder bilstm / --crf / --bilstm_hidden"
         )
+    if dist.student_layers or dist.student_preset:
+        ignored = [
+            f"--{name}"
+            for name in ("dropout", "embedding_rms", "position_rms_ratio")
+            if getattr(ft, name, None) is not None
+        ] + [
+            f"--{name}"
+            for name in ("freeze_embeddings", "freeze_layers", "uniform_top_attention")
+            if getattr(ft, name, None)
+        ]
+        if ignored:
+            origin = "--student_layers" if dist.student_layers else "--student_preset"
+            raise ToolkitInputError(
+                f"{' '.join(ignored)}: options of a checkpoint student (--model_name_or_path), not of {origin}"
+            )
     if dist.unlabelled_files and (ft.multi_label or getattr(ft, "text_pair_column", None)):
         raise ToolkitInputError(
             "--unlabelled_files holds single texts: not for --multi_label or sentence pairs"
@@ -227,13 +244,21 @@ def build_student(
     return Student(model, f"{ft.model_name_or_path} with a new head", report)
 
 
-def check_hidden_loss(dist: DistillArguments, teacher_tokenizer, student_tokenizer) -> None:
-    """The hidden-state loss pairs positions token by token: refuse it when the tokenizers differ.
+def check_hidden_loss(dist: DistillArguments, student_tokenizer: PreTrainedTokenizerBase) -> None:
+    """The hidden-state loss pairs positions token by token: refuse it when the teacher's tokenizer is not the
+    student's (checked only with ``--hidden_weight``).
 
     Raises:
-        ToolkitInputError: ``--hidden_weight`` with a student whose tokenizer is not the teacher's.
+        ToolkitInputError: ``--hidden_weight`` with a student whose tokenizer is not the teacher's, or a
+            teacher whose tokenizer does not load.
     """
-    if dist.hidden_weight and not same_vocabulary(teacher_tokenizer, student_tokenizer):
+    if not dist.hidden_weight:
+        return
+    try:
+        teacher_tokenizer = AutoTokenizer.from_pretrained(dist.teacher)
+    except (OSError, ValueError) as err:
+        raise ToolkitInputError(f"--teacher {dist.teacher}: cannot load its tokenizer: {err}") from None
+    if not same_vocabulary(teacher_tokenizer, student_tokenizer):
         raise ToolkitInputError(
             "--hidden_weight matches hidden states token by token, so teacher and student need one tokenizer; "
             "this student has its own (the soft labels still align per sentence / per word: drop --hidden_weight)"
@@ -272,6 +297,7 @@ def teacher_scores(
     batch_size: int = 64,
     cache_dir: str | os.PathLike | None = None,
     multi_label: bool = False,
+    device: str = "cpu",
 ) -> TeacherScores:
     """Run the teacher (with its own tokenizer) once over every split of ``data`` (examples or sentences);
     scores are cached in ``cache_dir`` (see :func:`toolkit._distill.cache_key`).
@@ -280,7 +306,7 @@ def teacher_scores(
         ToolkitInputError: a teacher that does not load.
     """
     try:
-        model = AUTO_CLASS[task].from_pretrained(teacher)
+        model = AUTO_CLASS[task].from_pretrained(teacher).to(device)
         tokenizer = AutoTokenizer.from_pretrained(teacher)
     except (OSError, ValueError) as err:
         raise ToolkitInputError(f"--teacher {teacher}: cannot load it: {err}") from None
@@ -346,6 +372,7 @@ def teacher_metrics(
     *,
     task: str,
     multi_label: bool = False,
+    constrained: bool = True,
 ) -> dict:
     """The teacher's own scores on a labelled split, as the recipe scores the student."""
     if task == "classification":
@@ -357,7 +384,7 @@ def teacher_metrics(
         return classification_metrics(np.stack(scores), gold, multi_label=multi_label, num_labels=len(labels))
     from ._tagging import decode_tags
 
-    predicted = [[labels[i] for i in decode_tags(s, labels, constrained=True)] for s in scores]
+    predicted = [[labels[i] for i in decode_tags(s, labels, constrained=constrained)] for s in scores]
     return ner_scores(predicted, [s.tags for s in items])
 
 
@@ -391,12 +418,20 @@ def compare_with_teacher(
     *,
     task: str,
     multi_label: bool = False,
+    constrained: bool = True,
 ) -> TeacherComparison:
     """Score the teacher on every split the student was scored on (:func:`teacher_metrics`, from its cached
     scores) and compute the share of the headline metric (accuracy; entity F1) that the student keeps."""
     metric = HEADLINE[task]
     teacher_results = {
-        name: teacher_metrics(teacher.scores[name], data[name], labels, task=task, multi_label=multi_label)
+        name: teacher_metrics(
+            teacher.scores[name],
+            data[name],
+            labels,
+            task=task,
+            multi_label=multi_label,
+            constrained=constrained,
+        )
         for name in student_scores
     }
     split = next((name for name in ("test", "validation") if name in student_scores), None)

@@ -40,8 +40,18 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Never pushed: intermediate checkpoints, TensorBoard logs, the pickled TrainingArguments.
-IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/*", "runs/*", "runs/**", "training_args.bin", "*.lock"]
+# Never pushed: intermediate checkpoints, TensorBoard logs, the pickled TrainingArguments, a distillation
+# teacher's cached scores of the training data.
+IGNORE_PATTERNS = [
+    "checkpoint-*",
+    "checkpoint-*/*",
+    "runs/*",
+    "runs/**",
+    "training_args.bin",
+    "*.lock",
+    "teacher_cache/*",
+    "teacher_cache/**",
+]
 
 
 @dataclass
