@@ -23,6 +23,8 @@ from transformers import (
 )
 
 from ._distill import (
+    TEACHER_LOGITS,
+    TEACHER_POSITIONS,
     DistillationCollator,
     DistillationTrainer,
     attach_sentence_scores,
@@ -43,10 +45,9 @@ from ._errors import ToolkitInputError
 from ._masking import IGNORE_INDEX
 from ._presets import PRESET_NAMES, apply_settings, finetune_settings, load_preset
 from ._students import cut_student
-from ._tagging import merge_window_scores
 from .classify import classification_metrics, encode_classification
 from .config import DistillArguments, FinetuneArguments
-from .ner import MODEL_INPUTS, encode_ner_dataset, ner_scores
+from .ner import encode_ner_dataset, ner_scores, windows_dataset, word_scores
 
 __all__ = [
     "PIPELINE_TAG",
@@ -347,13 +348,7 @@ def teacher_scores(
                     batch_size=batch_size,
                     desc=f"teacher ({name})",
                 )
-                rows: list[list[int]] = [[] for _ in items]
-                for r, k in enumerate(owner):
-                    rows[k].append(r)
-                return [
-                    merge_window_scores([windows[r] for r in rs], [logits[r] for r in rs], len(s.tokens))
-                    for rs, s in zip(rows, items, strict=True)
-                ]
+                return word_scores(windows, owner, logits, [len(s.tokens) for s in items])
 
         scores[name] = cached_arrays(cache_dir, f"{task}-{key}", compute)
         logger.info(
@@ -490,8 +485,6 @@ def training_set(
         windows += extra
         owner += [k + len(labelled) for k in extra_owner]
     logger.info("Alignment audit (train, labelled part): %s", audit.as_dict())
-    rows = attach_word_scores(windows, owner, scores)
-    keep = (*MODEL_INPUTS, "teacher_positions", "teacher_logits")
-    return datasets.Dataset.from_list(
-        [{k: w[k] for k in keep if k in w} | {"length": len(w["input_ids"])} for w in rows]
+    return windows_dataset(
+        attach_word_scores(windows, owner, scores), extra=(TEACHER_POSITIONS, TEACHER_LOGITS)
     )

@@ -92,15 +92,19 @@ def encode_ner_dataset(
 
 
 def word_scores(
-    windows: Sequence[dict], owner: Sequence[int], logits: np.ndarray, sentence_lengths: Sequence[int]
+    windows: Sequence[dict],
+    owner: Sequence[int],
+    logits: np.ndarray | Sequence[np.ndarray],
+    sentence_lengths: Sequence[int],
 ) -> list[np.ndarray]:
     """Word-level label scores ``(n_words, n_labels)`` per sentence (``sentence_lengths``: words per
-    sentence) from padded window logits ``(n_windows, L, n_labels)``; ``owner[i]`` is window i's sentence."""
+    sentence) from window logits: padded ``(n_windows, L, n_labels)``, or one ``(length, n_labels)`` array per
+    window; ``owner[i]`` is window i's sentence."""
     rows: list[list[int]] = [[] for _ in sentence_lengths]
     for row, k in enumerate(owner):
         rows[k].append(row)
     return [
-        merge_window_scores([windows[r] for r in sentence_rows], logits[sentence_rows], n_words)
+        merge_window_scores([windows[r] for r in sentence_rows], [logits[r] for r in sentence_rows], n_words)
         for sentence_rows, n_words in zip(rows, sentence_lengths, strict=True)
     ]
 
@@ -281,9 +285,11 @@ def encode_ner_splits(
     return encoded, audits
 
 
-def windows_dataset(windows: Sequence[dict]) -> datasets.Dataset:
-    """Windows as a dataset of model inputs plus the ``length`` that feeds length grouping."""
-    rows = [{k: w[k] for k in MODEL_INPUTS if k in w} | {"length": len(w["input_ids"])} for w in windows]
+def windows_dataset(windows: Sequence[dict], extra: Sequence[str] = ()) -> datasets.Dataset:
+    """Windows as a dataset of model inputs (and the ``extra`` keys) plus the ``length`` that feeds length
+    grouping."""
+    keep = (*MODEL_INPUTS, *extra)
+    rows = [{k: w[k] for k in keep if k in w} | {"length": len(w["input_ids"])} for w in windows]
     return datasets.Dataset.from_list(rows)
 
 
