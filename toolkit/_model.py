@@ -21,6 +21,7 @@ from ._errors import ToolkitInputError
 from ._masking import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
+HEAD_ROWS_MULTIPLE = 64
 
 
 class SparseHeadBertForMaskedLM(BertForMaskedLM):
@@ -66,14 +67,22 @@ class SparseHeadBertForMaskedLM(BertForMaskedLM):
         hidden = outputs[0]
         flat_labels = labels.reshape(-1)
         positions = (flat_labels != IGNORE_INDEX).nonzero().squeeze(1)
+        n_labelled = positions.numel()
+        # The head's row count rounded up to a multiple of HEAD_ROWS_MULTIPLE (the extra rows repeat position
+        # 0 and are ignored by the loss): a few distinct matmul shapes instead of a new one almost every
+        # step, each of which oneDNN would cache with its own buffers (memory growing with the steps run).
+        extra = -n_labelled % HEAD_ROWS_MULTIPLE
+        if extra:
+            positions = torch.cat([positions, positions.new_zeros(extra)])
         selected = hidden.reshape(-1, hidden.size(-1)).index_select(0, positions)
         logits = self.cls(selected)
         targets = flat_labels.index_select(0, positions)
+        targets[n_labelled:] = IGNORE_INDEX
         if num_items is None:
-            loss = F.cross_entropy(logits, targets)
+            loss = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX)
         else:
-            loss = F.cross_entropy(logits, targets, reduction="sum") / num_items
-        return MaskedLMOutput(loss=loss, logits=logits)
+            loss = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum") / num_items
+        return MaskedLMOutput(loss=loss, logits=logits[:n_labelled])
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs) -> None:
         super().save_pretrained(save_directory, *args, **kwargs)

@@ -578,7 +578,8 @@ class ExtractArguments:
 
 @dataclass
 class RunArguments:
-    """What to do with an output directory that already holds something; how many CPU threads to use."""
+    """What to do with an output directory that already holds something; how many CPU threads to use and how
+    freed CPU memory is kept."""
 
     threads: int | None = field(
         default=None,
@@ -586,6 +587,15 @@ class RunArguments:
             "help": "CPU threads for PyTorch (default: the cores this process may use). Beside another busy process, "
             "set it to the free cores: on 2 cores with one taken, 1 thread trains 2.2x faster than 2 "
             "(benchmarks/results/threads.json)."
+        },
+    )
+
+    reuse_freed_memory: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Keep the CPU memory each training step frees for the next step instead of returning it to "
+            "the system (Linux/glibc). Default: on in pretraining (1.1x faster on CPU), off in fine-tuning "
+            "(no gain measured there); see benchmarks/RESULTS.md#speed."
         },
     )
 

@@ -37,7 +37,13 @@ from ._vectors import VECTOR_EXTENSIONS
 from .config import FinetuneArguments, RunArguments
 from .hub import HubTarget, hub_target_from_args
 from .rundir import input_files, option_group, prepare_output_dir, run_fingerprint
-from .training import check_precision, prepare_training_args, set_threads, setup_logging
+from .training import (
+    check_precision,
+    prepare_training_args,
+    reuse_freed_memory,
+    set_threads,
+    setup_logging,
+)
 
 __all__ = [
     "apply_finetuning_settings",
@@ -237,6 +243,7 @@ def start_finetuning(
     ``more_options``: options of the recipe's own that also define the run (a resumed run must keep them)."""
     setup_logging(args)
     set_threads(run.threads)
+    reuse_freed_memory(bool(run.reuse_freed_memory))  # off unless asked: no gain measured here
     validate_finetune_options(ft, args, task=task)
     # The light tagger's vocabulary is built from the training file, once it is read.
     tokenizer = None if light_tagger(ft) else load_checkpoint_tokenizer(ft.model_name_or_path)
