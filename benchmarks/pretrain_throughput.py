@@ -136,25 +136,23 @@ def run_path(name: str, workdir: str, *, batch: int, steps: int, warmup: int, pr
         seed=0,
         torch_compile=name.endswith("compile"),
     )
-    timer = StepTimer()
-    if name == "sparse_head":
-        model = build_mlm_model(config=config, sparse_head=True)
-        collator = MLMCollator(tokenizer, mlm_probability=0.15, seed=0)
-        trainer = Trainer(model=model, args=args, train_dataset=blocks, data_collator=collator)
-    elif toolkit:
-        model = build_mlm_model(config=config, sparse_head=True)
-        data = PretrainingData(blocks, None, MLMCollator(tokenizer, mlm_probability=0.15, seed=0), {})
-        trainer = pretraining_trainer(model, tokenizer, data, prepare_training_args(args))
-    else:
+    if name == "stock":
         model = BertForMaskedLM._from_config(config, attn_implementation="sdpa")
         collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)
+    else:
+        model = build_mlm_model(config=config, sparse_head=True)
+        collator = MLMCollator(tokenizer, mlm_probability=0.15, seed=0)
+    if toolkit:
+        data = PretrainingData(blocks, None, collator, {})
+        trainer = pretraining_trainer(model, tokenizer, data, prepare_training_args(args))
+    else:
         trainer = Trainer(model=model, args=args, train_dataset=blocks, data_collator=collator)
-    probe = _Profile(warmup, profile) if profile else timer
+    probe = _Profile(warmup, profile) if profile else StepTimer()
     trainer.add_callback(probe)
     trainer.train()
     if profile:
         return {"top_ops": probe.top()}
-    return {"seconds_per_step": statistics.median(timer.times[warmup:])}
+    return {"seconds_per_step": statistics.median(probe.times[warmup:])}
 
 
 def _child(name: str, workdir: str, opts, *, profile: int = 0) -> dict:

@@ -594,8 +594,9 @@ class RunArguments:
         default=None,
         metadata={
             "help": "Keep the CPU memory each training step frees for the next step instead of returning it to "
-            "the system (Linux/glibc). Default: on in pretraining (1.1x faster on CPU), off in fine-tuning "
-            "(no gain measured there); see benchmarks/RESULTS.md#speed."
+            "the system (Linux/glibc); takes true/false. Default: on in pretraining (1.1x faster on CPU), off in "
+            "fine-tuning (no gain measured there). Process-wide: once on, later runs in the same process "
+            "(e.g. the demo's fine-tuning after its pretraining) keep it. See benchmarks/RESULTS.md#speed."
         },
     )
 

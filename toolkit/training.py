@@ -234,16 +234,17 @@ REUSE_LIMIT_BYTES = 1 << 30  # blocks up to 1 GiB come from the heap and stay th
 def reuse_freed_memory(enabled: bool = True) -> bool:
     """Keep the CPU memory PyTorch frees for reuse by the next allocation, instead of handing it back.
 
-    glibc's ``malloc`` maps every large block (from 128 KiB up to 32 MiB, adapting) fresh from the system and
-    unmaps it on ``free``. A training step allocates and frees the same large activations and gradients every
+    glibc's ``malloc`` maps a large block fresh from the system and unmaps it on ``free``: every block above
+    32 MiB, and smaller ones above a threshold it adapts (128 KiB at first). A training step allocates and frees the same large activations and gradients every
     step, so each step pays again for the system to zero and fault in every page of them: a fresh 74 MB
     tensor takes 3.5x longer to fill than one reused (benchmarks/RESULTS.md#speed). With
     ``enabled``, blocks up to :data:`REUSE_LIMIT_BYTES` come from the heap and freed memory stays in it
-    (glibc's ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD``). Peak memory stays that of the largest step; it is
-    returned to the system when the process ends rather than between steps.
+    (glibc's ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD``). The heap keeps its high-water mark (the largest
+    step's memory, plus any fragmentation) until the process ends, instead of shrinking between steps.
 
-    Process-wide, for the rest of the process; a no-op off Linux/glibc (macOS, musl, Windows) and when
-    ``enabled`` is false. GPU memory is PyTorch's own caching allocator and unaffected.
+    Process-wide, for the rest of the process: a later call with ``enabled`` false does not undo it (glibc's
+    adaptive threshold cannot be restored). A no-op off Linux/glibc (macOS, musl, Windows), on a glibc that
+    refuses the threshold, and when ``enabled`` is false. GPU memory is PyTorch's own caching allocator and unaffected.
 
     Returns:
         Whether the setting was applied.
