@@ -4,6 +4,7 @@ encode with backend="torch", "onnx" and its dynamic-int8 export, side by side in
 
     python -m benchmarks.export_throughput
     python -m benchmarks.export_throughput --quick        # a tiny end-to-end check (not for the figures)
+    python -m benchmarks.export_throughput --st_python /tmp/stvenv/bin/python   # + sentence-transformers' own
     python -m benchmarks.export_throughput --classifier outputs/classify/sst2 \\
         --classifier_test ../shared/data/sst2/dev.jsonl --tagger outputs/ner/conll2003 \\
         --tagger_test ../shared/data/conll2003/test.txt
@@ -16,10 +17,14 @@ encode with backend="torch", "onnx" and its dynamic-int8 export, side by side in
    fp32's (mean and minimum). A length sweep (ChnSentiCorp reviews cut to 16..256 characters) shows where
    int8 and ONNX fp32 stand against PyTorch at each length (the crossover, if any).
    sentence-transformers' ONNX backend and its ``export_dynamic_quantized_onnx_model`` need ``optimum-onnx``,
-   which pins transformers < 4.58: where it cannot be imported the anchor is null with the reason, and the
-   same recipes are emulated on our graph (``st_onnx_emulated``: the exported graph without the toolkit's
-   fusions; ``st_int8_emulated``: optimum's ``avx512_vnni`` dynamic config: per-channel int8 weights, MatMul +
-   Gather + ... quantized, nothing kept in fp32).
+   which pins transformers < 4.58: where it cannot be imported, ``--st_python PYTHON`` (an environment with
+   ``pip install "transformers<4.58" "sentence-transformers[onnx]"``) runs them there, a child process per
+   backend and round (``benchmarks/st_onnx_child.py``), alternating with our int8 timed here; without it that
+   anchor is null with the reason. Either way the same recipes are also emulated on our graph
+   (``st_onnx_emulated``: the ``torch.onnx`` graph without the toolkit's fusions; ``st_int8_emulated``:
+   optimum's ``avx512_vnni`` dynamic config: per-channel int8 weights, MatMul + Gather + ... quantized,
+   nothing kept in fp32), run by our loader and ``encode_sentences``: their graphs in our pipeline, not
+   sentence-transformers itself.
 2. A classifier and a tagger fine-tuned by the recipes (``--classifier``/``--tagger`` with their test files,
    else MiniLM fine-tuned here for ``--train_steps`` steps on SST-2 and CoNLL-2003): the int8 export's
    accuracy / entity F1 against PyTorch fp32 on the test set (the export gate's figures), and speed
@@ -123,6 +128,66 @@ def st_backends(model_dir: Path, work: Path) -> tuple[dict, dict]:
             f"export_dynamic_quantized_onnx_model failed: {type(err).__name__}: {str(err)[:200]}"
         )
     return models, missing
+
+
+def st_other_env(python: str, model_dir: Path, work: Path, short: list[str], enc, rounds: int) -> dict:
+    """sentence-transformers' own ONNX fp32 and int8 backends, run by ``python`` (an environment with
+    ``sentence-transformers[onnx]``, see :mod:`benchmarks.st_onnx_child`) in a child process per backend and
+    round, alternating with our int8 encoder timed here while no child runs. Short texts only.
+
+    Returns:
+        sentences/s (medians), the cosine of each system to our PyTorch fp32 vectors, and the versions there.
+    """
+    import subprocess
+
+    child = Path(__file__).with_name("st_onnx_child.py")
+    base = [python, str(child), "--work", str(work)]
+
+    def run(*extra: str) -> None:
+        done = subprocess.run([*base, *extra], capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"{python} {child.name} {' '.join(extra)} failed:\n{done.stderr[-2000:]}")
+
+    run("--prepare", "--model", str(model_dir))
+    texts_file = work / "st_texts.json"
+    texts_file.write_text(json.dumps(short), encoding="utf-8")
+    seconds: dict[str, list[float]] = {"st_onnx": [], "st_int8": [], "ours_onnx_int8": []}
+    vectors: dict[str, np.ndarray] = {}
+    encode_sentences(enc["ours_onnx_int8"], short, batch_size=BATCH)  # warm-up
+    for r in range(rounds):
+        for name in ("st_onnx", "st_int8", "ours_onnx_int8")[:: 1 if r % 2 == 0 else -1]:
+            if name.startswith("st_"):
+                out = work / f"{name}_{r}"
+                run(
+                    "--backend",
+                    name[3:],
+                    "--texts",
+                    str(texts_file),
+                    "--out",
+                    str(out),
+                    "--batch_size",
+                    str(BATCH),
+                )
+                seconds[name] += json.loads(Path(f"{out}.json").read_text(encoding="utf-8"))["seconds"]
+                vectors[name] = np.load(f"{out}.npy")
+            else:
+                start = time.perf_counter()
+                vectors[name] = encode_sentences(enc[name], short, batch_size=BATCH)
+                seconds[name].append(time.perf_counter() - start)
+    reference = encode_sentences(enc["ours_torch"], short, batch_size=BATCH)
+    return {
+        "python": python,
+        "versions": json.loads((work / "st_versions.json").read_text(encoding="utf-8")),
+        "threads": {"ours_onnx_int8": enc["ours_onnx_int8"].model.threads, "st": "ONNX Runtime's default"},
+        "batch_size": BATCH,
+        "n_texts": len(short),
+        "sentences_per_s": {k: round(len(short) / statistics.median(v), 1) for k, v in seconds.items()},
+        "cosine_to_torch_fp32": {
+            k: {"mean": round(float(c.mean()), 6), "min": round(float(c.min()), 6)}
+            for k, v in vectors.items()
+            for c in [cosines(v, reference)]
+        },
+    }
 
 
 def emulated_st_graphs(model_dir: Path, work: Path) -> dict[str, Path]:
@@ -237,6 +302,10 @@ def bench_encoder(args, model_dir: Path, work: Path, threads: int) -> dict:
         }
     figures["length_sweep_chars"] = sweep
     figures["gates"] = {k: v["gate"] for k, v in exports.items()}
+    if args.st_python:
+        figures["st_own_onnx_backends"] = st_other_env(
+            args.st_python, model_dir, work, short, ours, args.rounds
+        )
     return figures
 
 
@@ -371,6 +440,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--train_steps", type=int, default=300, help="fine-tuning steps when no model is given")
     p.add_argument("--test_samples", type=int, default=2000, help="test examples scored and timed")
     p.add_argument("--threads", type=int, help="CPU threads for every system (default: all available)")
+    p.add_argument(
+        "--st_python",
+        help="the Python of an environment with sentence-transformers[onnx] (optimum-onnx pins "
+        "transformers<4.58, so not this one): times sentence-transformers' own ONNX and int8 backends there "
+        "(benchmarks/st_onnx_child.py), beside our int8, on the short texts",
+    )
     p.add_argument("--quick", action="store_true", help="tiny sizes: an end-to-end check, not figures")
     p.add_argument(
         "--output", help=f"the JSON file (default: {RESULTS}; with --quick, one in the temp folder)"
@@ -407,9 +482,14 @@ def main(argv: list[str] | None = None) -> dict:
         classifier = bench_classifier(clf_dir, clf_test, work, threads, args)
         tagger = bench_tagger(ner_dir, ner_test, work, threads, args)
     short, long = encoder["short"]["sentences_per_s"], encoder["long"]["sentences_per_s"]
+    own = encoder.get("st_own_onnx_backends", {}).get("sentences_per_s", {})
+    if short.get("st_int8"):  # sentence-transformers' int8 backend loaded here
+        over_st_int8 = ratio(short["ours_onnx_int8"], short["st_int8"])
+    else:  # from --st_python, or None
+        over_st_int8 = ratio(own.get("ours_onnx_int8"), own.get("st_int8"))
     result = {
         "int8_over_st_torch_short": ratio(short["ours_onnx_int8"], short["st_torch"]),
-        "int8_over_st_int8_short": ratio(short["ours_onnx_int8"], short.get("st_int8")),
+        "int8_over_st_int8_short": over_st_int8,
         "int8_over_st_int8_short_emulated": ratio(short["ours_onnx_int8"], short["st_int8_emulated"]),
         "int8_mean_cosine": encoder["short"]["cosine_to_torch_fp32"]["ours_onnx_int8"]["mean"],
         "long_int8_over_torch": ratio(long["ours_onnx_int8"], long["ours_torch"]),
@@ -417,8 +497,14 @@ def main(argv: list[str] | None = None) -> dict:
         "classifier_int8_drop": classifier["int8_drop_points"]["accuracy"],
         "tagger_int8_drop": tagger["int8_drop_points"],
         "notes": {
-            "int8_over_st_int8_short": encoder["sentence_transformers_missing"].get("st_int8")
-            or "sentence-transformers' own int8 export",
+            "int8_over_st_int8_short": (
+                "sentence-transformers' own int8 export, in this environment"
+                if short.get("st_int8")
+                else "sentence-transformers' own int8 export, run by --st_python in another environment "
+                "(encoder.st_own_onnx_backends), beside ours in the same run"
+                if own
+                else encoder["sentence_transformers_missing"].get("st_int8")
+            ),
             "drops": "points of accuracy (classifier) and entity F1 (tagger), PyTorch fp32 minus ONNX int8, on the "
             "test file",
         },

@@ -28,7 +28,7 @@ from toolkit import (  # noqa: E402
 from toolkit import _onnx_export as _onnx  # noqa: E402
 from toolkit._classifier import TextClassifier  # noqa: E402
 from toolkit._onnx import OnnxModel  # noqa: E402
-from toolkit._onnx_export import export_model  # noqa: E402
+from toolkit._onnx_export import FUSED_EXPORTER, export_model  # noqa: E402
 from toolkit._onnx_gate import tag_words, tagger_window  # noqa: E402
 from toolkit._tagger import split_words  # noqa: E402
 
@@ -145,6 +145,12 @@ def test_masked_lm_encoder_round_trip_fp32(tiny_mlm_dir, mlm_export):
     info = _info(out)
     assert (info["kind"], info["precision"], info["output"]) == ("encoder", "fp32", "last_hidden_state")
     assert info["dynamic_axes"] == {"batch": 0, "sequence": 1} and info["opset"] == 18
+    # a BERT model is written as the fused graph: one Attention per layer, no slow SkipLayerNormalization
+    layers = json.loads((tiny_mlm_dir / "config.json").read_text())["num_hidden_layers"]
+    assert info["exporter"] == FUSED_EXPORTER and info["optimisation"]["max_diff_to_pytorch"] < 1e-4
+    assert info["optimisation"]["operators"]["Attention"] == layers
+    assert info["optimisation"]["operators"]["LayerNormalization"] == 2 * layers
+    assert "SkipLayerNormalization" not in info["optimisation"]["operators"]
     assert {"config.json", "tokenizer.json", "model.onnx", "metrics.json", "README.md"} <= {
         p.name for p in out.iterdir()
     }
@@ -199,6 +205,7 @@ def test_classifier_round_trip_and_both_backends_give_the_same_labels(classifier
     out = tmp_path / "clf"
     result = export_model(classifier_dir, out, eval_file=labelled["topic_test"], sample=30)
     assert result.kind == "classifier" and result.gate["fp32_max_abs_diff"] < 1e-4
+    assert _info(out)["exporter"] == FUSED_EXPORTER  # the pooler and classifier head in the fused graph
     assert "labelled examples" in result.gate["reference"]
     texts = [json.loads(line)["text"] for line in labelled["topic_test"].read_text().splitlines()][:30]
     torch_clf, onnx_clf = TextClassifier(classifier_dir), TextClassifier(out, threads=1)
@@ -239,6 +246,7 @@ def test_token_classifier_round_trip_gives_the_same_tags(tagger_dir, labelled, t
     out = tmp_path / "ner"
     result = export_model(tagger_dir, out, eval_file=labelled["ner_test"], sample=20)
     assert result.kind == "token_classifier" and result.gate["tag_agreement"] == 100.0
+    assert _info(out)["exporter"] == FUSED_EXPORTER
     assert result.gate["window"] == 12 and result.gate["stride"] == 4
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
@@ -256,12 +264,104 @@ def test_token_classifier_round_trip_gives_the_same_tags(tagger_dir, labelled, t
     assert [len(s) for s in tags[0]] == [len(s) for s in sentences]  # windows merged back, nothing lost
 
 
+def test_models_the_fused_graph_does_not_cover_are_exported_by_torch_onnx(tokenizer, tiny_config, tmp_path):
+    from transformers import BertModel
+
+    torch.manual_seed(4)
+    source = _save(BertModel(_config(tiny_config, hidden_act="silu")).eval(), tokenizer, tmp_path / "silu")
+    export_model(source, tmp_path / "out", sample=10)
+    info = _info(tmp_path / "out")
+    assert info["exporter"] == "torch.onnx.export(dynamo=True)"
+    assert "hidden_act 'silu'" in info["optimisation"]["fused_graph"]
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        reference = BertModel.from_pretrained(str(source)).eval()(**batch).last_hidden_state.numpy()
+    keep = batch["attention_mask"].numpy().astype(bool)
+    got = OnnxModel.from_export(tmp_path / "out").run(batch)
+    np.testing.assert_allclose(got[keep], reference[keep], atol=1e-4)
+
+
+def test_a_fused_graph_that_differs_from_pytorch_is_not_used(encoder_dir, tmp_path, monkeypatch, caplog):
+    """The export checks the fused graph against PyTorch before using it: a graph built from a wrong weight
+    (made certain here) is dropped for torch.onnx's, and the export still gives the model's outputs."""
+    import onnx
+    from onnx import numpy_helper
+
+    from toolkit import _onnx_bert
+
+    real = _onnx_bert.build_fused_bert
+
+    def wrong(model, kind, input_names, output_name, path, opset):
+        ops = real(model, kind, input_names, output_name, path, opset)
+        graph = onnx.load(str(path))
+        for init in graph.graph.initializer:
+            if init.name == "layer0.attention.qkv.weight":
+                init.CopyFrom(numpy_helper.from_array(2 * numpy_helper.to_array(init), init.name))
+        onnx.save(graph, str(path))
+        return ops
+
+    monkeypatch.setattr(_onnx_bert, "build_fused_bert", wrong)
+    with caplog.at_level("WARNING"):
+        export_model(encoder_dir, tmp_path / "out", sample=10)
+    info = _info(tmp_path / "out")
+    assert info["exporter"] == "torch.onnx.export(dynamo=True)"
+    assert info["optimisation"]["fused_graph"].startswith("not used: differs from PyTorch by")
+    assert "the fused graph differs from PyTorch" in caplog.text
+    source, exported = load_encoder(encoder_dir), load_encoder(tmp_path / "out")
+    np.testing.assert_allclose(encode_sentences(exported, TEXTS), encode_sentences(source, TEXTS), atol=1e-4)
+
+
+def test_sessions_do_not_fuse_layer_norms_into_skip_layer_normalization(mlm_export, tmp_path):
+    """ONNX Runtime would fuse each Add + LayerNormalization into SkipLayerNormalization, whose CPU kernel is
+    slower than its parts; the loaders' sessions turn that fusion off."""
+    import onnx
+    import onnxruntime as ort
+
+    from toolkit._onnx import DISABLED_FUSIONS, session_options
+
+    def optimised_ops(disabled) -> list[str]:
+        options = session_options(ort, 1)
+        options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+        ort.InferenceSession(
+            str(mlm_export / "model.onnx"),
+            options,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=disabled,
+        )
+        return [n.op_type for n in onnx.load(str(tmp_path / "optimised.onnx")).graph.node]
+
+    assert "SkipLayerNormalization" in optimised_ops([])  # what ONNX Runtime does by default
+    ops = optimised_ops(list(DISABLED_FUSIONS))
+    assert "SkipLayerNormalization" not in ops and "LayerNormalization" in ops
+
+
+def test_encoding_in_tokenizer_chunks_gives_each_sentence_its_own_vector(
+    tiny_mlm_dir, mlm_export, monkeypatch
+):
+    """Sentences are tokenized a chunk at a time and ordered by token count inside it: with chunks of one
+    batch, every sentence still gets the vector it gets alone, in the order given, on both backends."""
+    from toolkit import _encoder
+
+    texts = [f"{t} {i}" for i, t in enumerate(TEXTS * 3)] + ["one more", "北京"]  # every text different
+    for model in (tiny_mlm_dir, mlm_export):
+        encoder = load_encoder(model)
+        for pooling in ("mean", "max", "cls"):
+            alone = np.stack([encode_sentences(encoder, [t], pooling=pooling)[0] for t in texts])
+            monkeypatch.setattr(_encoder, "TOKENIZE_CHUNK_BATCHES", 1)
+            report = {}
+            chunked = encode_sentences(encoder, texts, batch_size=2, pooling=pooling, report=report)
+            monkeypatch.undo()
+            np.testing.assert_allclose(chunked, alone, atol=1e-5)
+            assert report["n_sentences"] == len(texts)
+
+
 # ---------------------------------------------------------------------------------------------- the gate
 def test_int8_gate_passes_a_normal_model(encoder_dir, tmp_path):
     out = tmp_path / "int8"
     result = export_model(encoder_dir, out, quantize="int8", sample=60)
     info = _info(out)
-    assert info["precision"] == "int8" and info["quantization"]["op_types"] == ["MatMul"]
+    assert info["precision"] == "int8" and info["quantization"]["op_types"] == ["MatMul", "Attention"]
+    assert info["exporter"] == FUSED_EXPORTER
     assert len(info["quantization"]["kept_fp32"]["nodes"]) == 1  # the first feed-forward output
     assert result.passed and info["gate"]["passed"]
     assert 0 < result.gate["drop"] <= 1.0 and result.gate["fp32_mean_cosine"] > 0.99999
@@ -269,7 +369,9 @@ def test_int8_gate_passes_a_normal_model(encoder_dir, tmp_path):
 
     graph = onnx.load(str(out / "model.onnx")).graph
     ops = [n.op_type for n in graph.node]
-    assert "DynamicQuantizeLinear" in ops and ops.count("MatMulInteger") >= 2 * 5  # 2 layers x 5 of 6 linears
+    # 2 layers: Q/K/V in one QAttention each; attention output, feed-forward up and down: 3 x 2 - the kept one
+    assert ops.count("QAttention") == 2 and "Attention" not in ops
+    assert "DynamicQuantizeLinear" in ops and ops.count("MatMulInteger") == 2 * 3 - 1
     kept = info["quantization"]["kept_fp32"]["nodes"][0]
     assert next(n for n in graph.node if n.name == kept).op_type == "MatMul"
 
