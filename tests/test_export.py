@@ -376,6 +376,19 @@ def test_int8_gate_passes_a_normal_model(encoder_dir, tmp_path):
     assert next(n for n in graph.node if n.name == kept).op_type == "MatMul"
 
 
+def test_int8_keeps_the_task_head_in_fp32(classifier_dir, tmp_path):
+    """The pooler and classifier MatMuls stay fp32 in an int8 classifier (a few multiply-adds per text, and the
+    last word on the label), beside the first layer's feed-forward output."""
+    import onnx
+
+    export_model(classifier_dir, tmp_path / "clf8", quantize="int8", sample=20, force=True)
+    kept = _info(tmp_path / "clf8")["quantization"]["kept_fp32"]["nodes"]
+    assert kept == ["layer0.ffn.down.matmul", "pooler.matmul", "classifier.matmul"]
+    nodes = {n.name: n.op_type for n in onnx.load(str(tmp_path / "clf8" / "model.onnx")).graph.node}
+    assert all(nodes[name] == "MatMul" for name in kept)
+    assert sum(op == "MatMulInteger" for op in nodes.values()) == 2 * 3 - 1
+
+
 def _broken_quantizer(real):
     """A quantizer that zeroes every int8 weight: what a bad quantization looks like, made certain."""
 

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 MS = "com.microsoft"
+# The task head's MatMuls (int8 quantization leaves them fp32: see toolkit._onnx_export._kept_fp32).
+HEAD_MATMULS = ("pooler.matmul", "classifier.matmul")
 _ACTIVATIONS = {"gelu": "BiasGelu", "gelu_new": "FastGelu", "gelu_pytorch_tanh": "FastGelu", "relu": "Relu"}
 
 

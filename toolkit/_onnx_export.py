@@ -244,18 +244,21 @@ def _quiet_loggers():
         logging.disable(logging.NOTSET)
 
 
-def _first_ffn_output(model_path: Path, config) -> list[str]:
-    """The name of the first layer's feed-forward output MatMul: the first MatMul (nodes are in topological
-    order) whose weight is an (intermediate, hidden) initializer."""
+def _kept_fp32(model_path: Path, config) -> tuple[list[str], list[str]]:
+    """The MatMuls int8 leaves in fp32: the first layer's feed-forward output (the first MatMul, nodes being in
+    topological order, whose weight is an (intermediate, hidden) initializer), and the fused graph's task head
+    (:data:`toolkit._onnx_bert.HEAD_MATMULS`: a few multiply-adds per text, and the last word on the label:
+    ``torch.onnx``'s graphs leave it fp32 too, as a Gemm). Returns ``(first feed-forward, head)`` node names."""
     import onnx
+
+    from ._onnx_bert import HEAD_MATMULS
 
     model = onnx.load(str(model_path), load_external_data=False)
     shapes = {i.name: tuple(i.dims) for i in model.graph.initializer}
     target = (int(getattr(config, "intermediate_size", 0) or 0), int(getattr(config, "hidden_size", 0) or 0))
-    for node in model.graph.node:
-        if node.op_type == "MatMul" and len(node.input) == 2 and shapes.get(node.input[1]) == target:
-            return [node.name]
-    return []
+    matmuls = [n for n in model.graph.node if n.op_type == "MatMul" and len(n.input) == 2]
+    first = next((n.name for n in matmuls if shapes.get(n.input[1]) == target), None)
+    return ([first] if first else []), [n.name for n in matmuls if n.name in HEAD_MATMULS]
 
 
 def quantize_int8(fp32: Path, int8: Path, config, cpu: dict | None = None) -> dict:
@@ -271,13 +274,18 @@ def quantize_int8(fp32: Path, int8: Path, config, cpu: dict | None = None) -> di
 
     cpu = cpu or cpu_features()
     reduce_range = bool(cpu["x86"] and not cpu["vnni"])
-    excluded = _first_ffn_output(fp32, config)
+    first_ffn, head = _kept_fp32(fp32, config)
+    excluded = first_ffn + head
     settings = {
         "method": "onnxruntime.quantization.quantize_dynamic",
         "weights": "int8 symmetric, per channel",
         "activations": "uint8, dynamic per-tensor range",
         "op_types": ["MatMul", "Attention"],
-        "kept_fp32": {"nodes": excluded, "why": "first layer's feed-forward output projection"},
+        "kept_fp32": {
+            "nodes": excluded,
+            "why": "first layer's feed-forward output projection"
+            + (", the task head (pooler, classifier)" if head else ""),
+        },
         # ONNX Runtime's quantizer gives QAttention 7-bit weights whatever reduce_range says
         "attention_weights": "int8 per channel, 7-bit (ONNX Runtime's QAttention quantizer)",
         "reduce_range": reduce_range,
