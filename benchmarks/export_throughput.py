@@ -85,6 +85,15 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
 
 
+def cosine_summary(outputs: dict[str, np.ndarray], reference: np.ndarray) -> dict:
+    """Each system's mean and minimum cosine to the reference vectors."""
+    return {
+        name: {"mean": round(float(c.mean()), 6), "min": round(float(c.min()), 6)}
+        for name, out in outputs.items()
+        for c in [cosines(out, reference)]
+    }
+
+
 def time_rounds(systems: dict[str, Callable[[], np.ndarray]], n_texts: int, rounds: int) -> tuple[dict, dict]:
     """Alternating rounds (every system once per round, after one warm-up call each); the median time of each
     as texts/s, and each system's last output."""
@@ -130,10 +139,13 @@ def st_backends(model_dir: Path, work: Path) -> tuple[dict, dict]:
     return models, missing
 
 
-def st_other_env(python: str, model_dir: Path, work: Path, short: list[str], enc, rounds: int) -> dict:
+def st_other_env(
+    python: str, model_dir: Path, work: Path, short: list[str], enc, reference: np.ndarray, rounds: int
+) -> dict:
     """sentence-transformers' own ONNX fp32 and int8 backends, run by ``python`` (an environment with
     ``sentence-transformers[onnx]``, see :mod:`benchmarks.st_onnx_child`) in a child process per backend and
-    round, alternating with our int8 encoder timed here while no child runs. Short texts only.
+    round, alternating with our int8 encoder timed here while no child runs. Short texts only; ``reference``
+    is our PyTorch fp32 vectors of them.
 
     Returns:
         sentences/s (medians), the cosine of each system to our PyTorch fp32 vectors, and the versions there.
@@ -174,7 +186,6 @@ def st_other_env(python: str, model_dir: Path, work: Path, short: list[str], enc
                 start = time.perf_counter()
                 vectors[name] = encode_sentences(enc[name], short, batch_size=BATCH)
                 seconds[name].append(time.perf_counter() - start)
-    reference = encode_sentences(enc["ours_torch"], short, batch_size=BATCH)
     return {
         "python": python,
         "versions": json.loads((work / "st_versions.json").read_text(encoding="utf-8")),
@@ -182,11 +193,7 @@ def st_other_env(python: str, model_dir: Path, work: Path, short: list[str], enc
         "batch_size": BATCH,
         "n_texts": len(short),
         "sentences_per_s": {k: round(len(short) / statistics.median(v), 1) for k, v in seconds.items()},
-        "cosine_to_torch_fp32": {
-            k: {"mean": round(float(c.mean()), 6), "min": round(float(c.min()), 6)}
-            for k, v in vectors.items()
-            for c in [cosines(v, reference)]
-        },
+        "cosine_to_torch_fp32": cosine_summary(vectors, reference),
     }
 
 
@@ -273,19 +280,15 @@ def bench_encoder(args, model_dir: Path, work: Path, threads: int) -> dict:
         return out
 
     figures: dict = {"threads": threads, "batch_size": BATCH, "sentence_transformers_missing": st_missing}
+    references = {}
     for part, texts in (("short", short), ("long", long)):
         rates, outputs = time_rounds(systems(texts), len(texts), args.rounds)
-        reference = outputs["ours_torch"]
+        references[part] = outputs.pop("ours_torch")
         figures[part] = {
             "n_texts": len(texts),
             "mean_chars": round(statistics.mean(len(t) for t in texts), 1),
             "sentences_per_s": rates,
-            "cosine_to_torch_fp32": {
-                name: {"mean": round(float(c.mean()), 6), "min": round(float(c.min()), 6)}
-                for name, out in outputs.items()
-                if name != "ours_torch"
-                for c in [cosines(out, reference)]
-            },
+            "cosine_to_torch_fp32": cosine_summary(outputs, references[part]),
         }
     sweep_texts = read_jsonl_texts(CHNSENTICORP, args.sweep_texts, max(SWEEP_CHARS))
     sweep = {}
@@ -304,7 +307,7 @@ def bench_encoder(args, model_dir: Path, work: Path, threads: int) -> dict:
     figures["gates"] = {k: v["gate"] for k, v in exports.items()}
     if args.st_python:
         figures["st_own_onnx_backends"] = st_other_env(
-            args.st_python, model_dir, work, short, ours, args.rounds
+            args.st_python, model_dir, work, short, ours, references["short"], args.rounds
         )
     return figures
 

@@ -774,37 +774,30 @@ def _pad_rows(tokenizer, columns: dict, rows: list[int], lengths: list[int]) -> 
 def _pool_batch(
     enc: Encoder, inputs: dict, pooling: str, normalize: bool, layer_list: list[int], need_all: bool
 ) -> np.ndarray:
-    """One padded batch (int64 arrays) through the model, pooled to sentence vectors. An ONNX export runs in
-    NumPy from end to end: a PyTorch operation here would leave PyTorch's OpenMP workers spinning on the cores
-    ONNX Runtime needs next (measured in a process that also runs PyTorch: 931 sentences/s with PyTorch pooling,
-    1,318 without; all-MiniLM-L6-v2 int8, 2 cores)."""
+    """One padded batch (int64 arrays) through the model, pooled to sentence vectors in NumPy, for both
+    backends. An ONNX export so runs in NumPy from end to end: a PyTorch operation here would leave PyTorch's
+    OpenMP workers spinning on the cores ONNX Runtime needs next (measured in a process that also runs PyTorch:
+    931 sentences/s with PyTorch pooling, 1,318 without; all-MiniLM-L6-v2 int8, 2 cores)."""
     if enc.backend == "onnx":
         hidden = enc.model.run(inputs)
-        mask = inputs["attention_mask"][..., None].astype(hidden.dtype)
-        if pooling == "mean":
-            pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
-        elif pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            pooled = np.where(mask > 0, hidden, np.finfo(hidden.dtype).min).max(1)
-        if normalize:
-            pooled = pooled / np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
-        return pooled.astype(np.float32, copy=False)
-    result = enc.model(**{k: torch.from_numpy(v) for k, v in inputs.items()}, output_hidden_states=need_all)
-    if need_all:
-        hidden = torch.stack([result.hidden_states[layer] for layer in layer_list]).mean(0)
     else:
-        hidden = result.last_hidden_state
-    mask = torch.from_numpy(inputs["attention_mask"]).unsqueeze(-1).to(hidden.dtype)
+        tensors = {k: torch.from_numpy(v) for k, v in inputs.items()}
+        result = enc.model(**tensors, output_hidden_states=need_all)
+        if need_all:
+            hidden = torch.stack([result.hidden_states[layer] for layer in layer_list]).mean(0)
+        else:
+            hidden = result.last_hidden_state
+        hidden = hidden.float().numpy()
+    mask = inputs["attention_mask"][..., None].astype(hidden.dtype)
     if pooling == "mean":
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
     elif pooling == "cls":
         pooled = hidden[:, 0]
     else:
-        pooled = hidden.masked_fill(mask == 0, torch.finfo(hidden.dtype).min).max(1).values
+        pooled = np.where(mask > 0, hidden, np.finfo(hidden.dtype).min).max(1)
     if normalize:
-        pooled = torch.nn.functional.normalize(pooled, dim=-1)
-    return pooled.float().numpy()
+        pooled = pooled / np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
+    return pooled.astype(np.float32, copy=False)
 
 
 def _count_truncated(tokenizer: PreTrainedTokenizerBase, texts: list[str], batch, limit: int) -> int:

@@ -84,8 +84,8 @@ def _model_input_names(model, tokenizer) -> list[str]:
     return [n for n in MODEL_INPUTS if n in accepted and (n in wanted or n == "input_ids")]
 
 
-def _torch_export(model, tokenizer, input_names: list[str], output: str, path: Path, opset: int) -> float:
-    """Export to ONNX with the dynamo exporter (dynamic batch and sequence axes); returns seconds taken."""
+def _torch_export(model, tokenizer, input_names: list[str], output: str, path: Path, opset: int) -> None:
+    """Export to ONNX with the dynamo exporter (dynamic batch and sequence axes)."""
     import torch
 
     class Wrapper(torch.nn.Module):  # positional inputs in a fixed order, one tensor out
@@ -105,7 +105,6 @@ def _torch_export(model, tokenizer, input_names: list[str], output: str, path: P
     args = tuple(sample[n] if n in sample else torch.zeros_like(sample["input_ids"]) for n in input_names)
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     dynamic = tuple({0: batch, 1: sequence} for _ in input_names)
-    start = time.perf_counter()
     log = io.StringIO()
     with (
         warnings.catch_warnings(),
@@ -132,7 +131,6 @@ def _torch_export(model, tokenizer, input_names: list[str], output: str, path: P
                 f"{str(err)[:300]}); the exporter's log: {log.getvalue()[-500:]}"
             ) from None
     logger.debug("torch.onnx log:\n%s", log.getvalue())
-    return time.perf_counter() - start
 
 
 FUSED_EXPORTER = "toolkit fused BERT graph (ONNX Runtime contrib operators)"
@@ -263,9 +261,8 @@ def _kept_fp32(model_path: Path, config) -> tuple[list[str], list[str]]:
 
 def quantize_int8(fp32: Path, int8: Path, config, cpu: dict | None = None) -> dict:
     """Dynamic int8 quantization of the MatMul and fused Attention weights (``QAttention``), per output
-    channel; the first layer's feed-forward
-    output projection stays fp32 and the embedding lookups are not quantized (see the module docstring for the
-    measurements); 7-bit weights (``reduce_range``) on x86 CPUs without VNNI.
+    channel; the MatMuls of :func:`_kept_fp32` stay fp32 and the embedding lookups are not quantized (see the
+    module docstring for the measurements); 7-bit weights (``reduce_range``) on x86 CPUs without VNNI.
 
     Returns:
         The settings used, for ``toolkit_export.json``.
