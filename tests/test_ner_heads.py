@@ -5,12 +5,14 @@ directory; the option checks; width folding."""
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from conftest import is_valid_bio
+from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, pipeline
 
 from recipes import train_ner
@@ -22,6 +24,7 @@ from toolkit.ner import CRF_DECODING
 from toolkit.taggers import (
     CRF,
     attach_tagger_head,
+    bigram_vocabulary,
     build_word_tokenizer,
     load_token_classifier,
     new_light_tagger,
@@ -141,9 +144,10 @@ def vectors_file(labelled, tmp_path_factory) -> tuple[Path, VectorSet]:
     return path, VectorSet.load(path)
 
 
-@pytest.mark.parametrize("with_vectors", [False, True])
-def test_light_tagger_end_to_end(with_vectors, labelled, vectors_file, tmp_path):
+@pytest.mark.parametrize("variant", ["random", "vectors", "bigrams"])
+def test_light_tagger_end_to_end(variant, labelled, vectors_file, tmp_path):
     path, vectors = vectors_file
+    with_vectors = variant == "vectors"
     out = tmp_path / "light"
     extra = (
         "--encoder",
@@ -156,7 +160,8 @@ def test_light_tagger_end_to_end(with_vectors, labelled, vectors_file, tmp_path)
         "1e-2",
     )
     frozen = ("--vectors", str(path), "--freeze_embeddings", "true") if with_vectors else ()
-    results = train_ner.main(_flags(labelled, out, *extra, *frozen))
+    bigrams = ("--bigram_dim", "6", "--min_word_count", "1") if variant == "bigrams" else ()
+    results = train_ner.main(_flags(labelled, out, *extra, *frozen, *bigrams))
     embeddings = results["loading_report"]["embeddings"]
     if with_vectors:
         # Every vector's item is in the vocabulary and its row copied; the rest are counted, not dropped.
@@ -176,6 +181,15 @@ def test_light_tagger_end_to_end(with_vectors, labelled, vectors_file, tmp_path)
         weight = tagger.model.embeddings.weight.detach().numpy()
         for token in vectors.tokens:
             np.testing.assert_array_equal(weight[vocab[token]], vectors[token])
+    if variant == "bigrams":  # the table travels with the weights: the loaded model looks up the same rows
+        table = results["loading_report"]["bigrams"]
+        assert config["bigram_dim"] == 6 and config["bigram_rows"] == table["kept"] > 0
+        train_words = [s.tokens for s in read_conll(labelled["ner_train"])]
+        expected, _ = bigram_vocabulary(tagger.tokenizer, train_words, min_count=1)
+        assert tagger.model.bigram_keys.tolist() == expected.tolist()  # saved, loaded, as built
+        assert tagger.model.lstm.input_size == 12 + 2 * 6
+    else:
+        assert "bigram_rows" not in config or config["bigram_rows"] == 0
     sentences = read_conll(labelled["ner_test"])
     assert _predicted(out) == tagger.predict_words([s.tokens for s in sentences])
     spans = tagger("张三在北京工作。")
@@ -202,6 +216,57 @@ def test_light_tagger_rows_are_the_vectors(vectors_file):
     cased = [t for t in vocab if t not in vectors and t.lower() in vectors]  # "Paris" from "paris"
     assert cased and emb["copied_lowercased"] == len(cased)
     assert emb["random"] == len(vocab) - 2 - 3 - len(vectors) - len(cased)  # less PAD/UNK, CLS/SEP/MASK
+
+
+def test_bigram_table_and_lookup(tmp_path):
+    sentences = [["北", "京", "大"], ["北", "京"], ["上", "海"]]
+    tokenizer, _ = build_word_tokenizer(sentences, min_count=1)
+    keys, report = bigram_vocabulary(tokenizer, sentences, min_count=2)
+    vocab = tokenizer.get_vocab()
+    size = max(vocab.values()) + 1
+    cls, sep, pad = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    # [CLS] 北 京 大 [SEP], [CLS] 北 京 [SEP], [CLS] 上 海 [SEP]: only ([CLS], 北) and (北, 京) twice
+    assert keys.tolist() == sorted([cls * size + vocab["北"], vocab["北"] * size + vocab["京"]])
+    assert report == {"distinct": 8, "kept": 2, "min_count": 2, "occurrences_covered": 0.4}
+    model, _ = new_light_tagger(
+        tokenizer, ["O", "B-LOC"], embedding_dim=4, lstm_hidden=4, dropout=0.0, bigram_dim=3, bigram_keys=keys
+    )
+    row = {int(k): i + 1 for i, k in enumerate(keys)}  # brute force: a dict of the kept bigrams
+    ids = torch.randint(0, size, (5, 9))
+    ids[0, :5] = torch.tensor([cls, vocab["北"], vocab["京"], sep, pad])
+    left, right = model.bigram_ids(ids)
+    for b in range(ids.shape[0]):
+        seq = [pad, *ids[b].tolist(), pad]
+        assert left[b].tolist() == [row.get(a * size + c, 0) for a, c in pairwise(seq[:-1])]
+        assert right[b].tolist() == [row.get(a * size + c, 0) for a, c in pairwise(seq[1:])]
+    assert left[0, :4].tolist() == [
+        0,
+        row[cls * size + vocab["北"]],
+        row[vocab["北"] * size + vocab["京"]],
+        0,
+    ]
+    out = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+    assert out.shape == (5, 9, 2)
+    plain, _ = new_light_tagger(tokenizer, ["O", "B-LOC"], embedding_dim=4, lstm_hidden=4, dropout=0.0)
+    assert plain.bigram_embeddings is None and plain.lstm.input_size == 4
+    assert "bigram_keys" not in plain.state_dict()
+    # A directory re-saved without the table would look bigrams up in garbage: refused when loading.
+    model.save_pretrained(tmp_path / "bigrams")
+    weights = load_file(tmp_path / "bigrams" / "model.safetensors")
+    assert torch.equal(weights.pop("bigram_keys"), torch.from_numpy(keys))
+    save_file(weights, tmp_path / "bigrams" / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ToolkitInputError, match="lack bigram_keys"):
+        load_token_classifier(tmp_path / "bigrams")
+    with pytest.raises(ToolkitInputError, match="sorted, distinct"):
+        new_light_tagger(
+            tokenizer,
+            ["O"],
+            embedding_dim=4,
+            lstm_hidden=4,
+            dropout=0.0,
+            bigram_dim=3,
+            bigram_keys=keys[::-1],
+        )
 
 
 def test_word_tokenizer_spells_out_unknown_words():
@@ -235,6 +300,8 @@ def test_crf_scores_of_the_bio_constraints_forbid_invalid_paths():
         (("--crf", "true", "--label_all_tokens", "true", "--model_name_or_path", "m"), "label_all_tokens"),
         (("--encoder", "bilstm", "--vectors", "absent.vec"), "no such file"),
         (("--encoder", "bilstm", "--bilstm_hidden", "0"), "bilstm_hidden"),
+        (("--bigram_dim", "8", "--model_name_or_path", "m"), "add --encoder bilstm"),
+        (("--encoder", "bilstm", "--bigram_dim", "-1"), "bigram_dim"),
         (("--encoder", "bilstm", "--embedding_rms", "0.02"), "for a transformer checkpoint"),
         (("--encoder", "bilstm", "--vectors", "{tmp}/words.glove"), "read from the extension"),
     ],

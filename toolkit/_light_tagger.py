@@ -10,6 +10,11 @@ the vocabulary lacks. Rare training words are left out of the vocabulary on purp
 to read spelt-out words during training. Chinese text is tagged by character, so there every word is a
 character.
 
+Optionally (``--bigram_dim N``) each token also carries embeddings of its bigrams with its left and right
+neighbours, the classic character-bigram feature of Chinese taggers: the bigrams of the training text seen
+``--min_word_count`` times, kept as a sorted table of token-id pairs inside the model (a buffer saved with the
+weights), so the stock tokenizer stays as it is and every other bigram shares one "unknown" row.
+
 The model is a :class:`~transformers.PreTrainedModel` of model type ``toolkit_bilstm``, registered with the
 ``Auto`` classes when this module is imported (``import toolkit.taggers`` and any use of
 :class:`~toolkit.NERTagger` do it): ``save_pretrained`` / ``from_pretrained`` work as for any model, without ``trust_remote_code``.
@@ -21,6 +26,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -45,6 +51,7 @@ __all__ = [
     "BiLSTMTaggerConfig",
     "BiLSTMForTokenClassification",
     "SPECIAL_TOKENS",
+    "bigram_vocabulary",
     "build_word_tokenizer",
     "embedding_from_vectors",
     "new_light_tagger",
@@ -64,6 +71,12 @@ class BiLSTMTaggerConfig(PretrainedConfig):
         lstm_hidden: LSTM units per direction.
         num_lstm_layers: stacked BiLSTM layers.
         dropout: dropout on the embeddings and on the BiLSTM's output.
+        bigram_dim: width of each bigram embedding (0: none); the BiLSTM reads the token's embedding and
+            its left and right bigrams' side by side.
+        bigram_rows: known bigrams (the table has one more row, for every other bigram).
+        bigram_base: the multiplier of the table's keys (``left * bigram_base + right``): the vocabulary size
+            when the table was built, kept apart from ``vocab_size`` so that resizing the embeddings leaves the
+            keys valid.
     """
 
     model_type = MODEL_TYPE
@@ -77,9 +90,15 @@ class BiLSTMTaggerConfig(PretrainedConfig):
         dropout: float = 0.5,
         pad_token_id: int = 0,
         max_position_embeddings: int = 1_000_000,
+        bigram_dim: int = 0,
+        bigram_rows: int = 0,
+        bigram_base: int | None = None,
         **kwargs,
     ) -> None:
         self.vocab_size = vocab_size
+        self.bigram_dim = bigram_dim
+        self.bigram_rows = bigram_rows
+        self.bigram_base = bigram_base if bigram_base is not None else vocab_size
         self.hidden_size = hidden_size
         self.lstm_hidden = lstm_hidden
         self.num_lstm_layers = num_lstm_layers
@@ -89,7 +108,8 @@ class BiLSTMTaggerConfig(PretrainedConfig):
 
 
 class BiLSTMForTokenClassification(PreTrainedModel):
-    """Embeddings → dropout → BiLSTM (padding packed away) → dropout → tag scores per token."""
+    """Embeddings (and bigram embeddings) → dropout → BiLSTM (padding packed away) → dropout → tag scores per
+    token."""
 
     config_class = BiLSTMTaggerConfig
     base_model_prefix = "tagger"
@@ -99,9 +119,16 @@ class BiLSTMForTokenClassification(PreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.bigram_embeddings = (
+            nn.Embedding(config.bigram_rows + 1, config.bigram_dim) if config.bigram_dim > 0 else None
+        )
+        if self.bigram_embeddings is not None:
+            # The known bigrams as sorted keys left * bigram_base + right (bigram_base: the vocabulary size the
+            # table was built with); row i + 1 of bigram_embeddings is key i's.
+            self.register_buffer("bigram_keys", torch.zeros(config.bigram_rows, dtype=torch.long))
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = nn.LSTM(
-            config.hidden_size,
+            config.hidden_size + 2 * max(config.bigram_dim, 0),
             config.lstm_hidden,
             num_layers=config.num_lstm_layers,
             batch_first=True,
@@ -127,8 +154,29 @@ class BiLSTMForTokenClassification(PreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.embeddings = value
 
+    def bigram_ids(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows of ``bigram_embeddings`` for each token's bigram with its left and right neighbour (padding
+        beyond either end); 0 for a bigram not in the table."""
+        input_ids = input_ids.long()  # the keys outgrow int32
+        pad = self.config.pad_token_id
+        left = nn.functional.pad(input_ids[:, :-1], (1, 0), value=pad)
+        right = nn.functional.pad(input_ids[:, 1:], (0, 1), value=pad)
+        base = self.config.bigram_base
+        return self._bigram_row(left * base + input_ids), self._bigram_row(input_ids * base + right)
+
+    def _bigram_row(self, keys: torch.Tensor) -> torch.Tensor:
+        table = self.bigram_keys
+        if table.numel() == 0:
+            return torch.zeros_like(keys)
+        at = torch.searchsorted(table, keys).clamp_(max=table.numel() - 1)
+        return torch.where(table[at] == keys, at + 1, torch.zeros_like(at))
+
     def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs) -> TokenClassifierOutput:
-        hidden = self.dropout(self.embeddings(input_ids))
+        hidden = self.embeddings(input_ids)
+        if self.bigram_embeddings is not None:
+            left, right = self.bigram_ids(input_ids)
+            hidden = torch.cat([hidden, self.bigram_embeddings(left), self.bigram_embeddings(right)], dim=-1)
+        hidden = self.dropout(hidden)
         out = run_bilstm(self.lstm, hidden, attention_mask)
         logits = self.classifier(self.dropout(out))
         loss = token_loss(logits, labels) if labels is not None else None
@@ -267,6 +315,49 @@ def embedding_from_vectors(vectors: VectorSet, vocab: dict[str, int]) -> tuple[n
     return weight, report
 
 
+def bigram_vocabulary(
+    tokenizer: PreTrainedTokenizerFast, sentences: Iterable[Sequence[str]], *, min_count: int = 2
+) -> tuple[np.ndarray, dict]:
+    """The bigram table of the light tagger (``--bigram_dim``): every pair of adjacent token ids in
+    ``sentences`` as the tagger reads them (``[CLS]`` first, ``[SEP]`` last, each word as the tokenizer splits
+    it), seen at least ``min_count`` times, as sorted keys ``left * vocabulary size + right``.
+
+    Returns:
+        ``(keys int64, report)``: the report counts distinct and kept bigrams and the share of the text's
+        bigram occurrences the table covers.
+    """
+    from ._tagging import word_pieces
+
+    sentences = [list(s) for s in sentences]
+    flat = [w for s in sentences for w in s]
+    pieces = iter(word_pieces(flat, tokenizer))
+    vocab_size = max(tokenizer.get_vocab().values()) + 1
+    counts: Counter[int] = Counter()
+    for sentence in sentences:
+        ids = [tokenizer.cls_token_id]
+        for _ in sentence:
+            ids.extend(next(pieces))
+        ids.append(tokenizer.sep_token_id)
+        counts.update(a * vocab_size + b for a, b in pairwise(ids))
+    keys = np.array(sorted(k for k, n in counts.items() if n >= min_count), dtype=np.int64)
+    total = sum(counts.values())
+    covered = sum(counts[int(k)] for k in keys)
+    report = {
+        "distinct": len(counts),
+        "kept": len(keys),
+        "min_count": min_count,
+        "occurrences_covered": round(covered / total, 4) if total else 0.0,
+    }
+    logger.info(
+        "Bigram table: %d of %d distinct bigrams seen %d+ times, covering %.1f%% of the training text's bigrams",
+        len(keys),
+        len(counts),
+        min_count,
+        100 * report["occurrences_covered"],
+    )
+    return keys, report
+
+
 def new_light_tagger(
     tokenizer: PreTrainedTokenizerFast,
     labels: Sequence[str],
@@ -275,9 +366,13 @@ def new_light_tagger(
     lstm_hidden: int,
     dropout: float,
     vectors: VectorSet | None = None,
+    bigram_dim: int = 0,
+    bigram_keys: np.ndarray | None = None,
 ) -> tuple[BiLSTMForTokenClassification, dict]:
     """A fresh light tagger for ``tokenizer``'s vocabulary and ``labels``, its embeddings from ``vectors`` when
-    given (their dimension wins over ``embedding_dim``; see :func:`embedding_from_vectors`).
+    given (their dimension wins over ``embedding_dim``; see :func:`embedding_from_vectors`), and bigram
+    embeddings ``bigram_dim`` wide for the table ``bigram_keys`` (:func:`bigram_vocabulary`) when
+    ``bigram_dim`` is positive.
 
     Returns:
         ``(model, report)``: the report of the embedding rows (``{"embeddings": "random"}`` without vectors).
@@ -290,16 +385,30 @@ def new_light_tagger(
     dim = vectors.dim if vectors is not None else embedding_dim
     if dim < 1:
         raise ToolkitInputError(f"--embedding_dim must be at least 1, got {dim}")
+    if bigram_dim < 0:
+        raise ToolkitInputError(f"--bigram_dim must be 0 (none) or a width, got {bigram_dim}")
+    keys = np.zeros(0, dtype=np.int64) if bigram_keys is None or bigram_dim == 0 else np.asarray(bigram_keys)
+    base = max(vocab.values()) + 1
+    if len(keys) and not (np.all(keys[1:] > keys[:-1]) and keys[0] >= 0 and keys[-1] < base * base):
+        raise ToolkitInputError(
+            "the bigram table must hold sorted, distinct keys left * vocabulary size + right "
+            "(see bigram_vocabulary) for this tokenizer"
+        )
     config = BiLSTMTaggerConfig(
         vocab_size=max(vocab.values()) + 1,
         hidden_size=dim,
         lstm_hidden=lstm_hidden,
         dropout=dropout,
+        bigram_dim=bigram_dim,
+        bigram_rows=len(keys),
+        bigram_base=base,
         pad_token_id=tokenizer.pad_token_id,
         id2label=dict(enumerate(labels)),
         label2id={lab: i for i, lab in enumerate(labels)},
     )
     model = BiLSTMForTokenClassification(config)
+    if model.bigram_embeddings is not None:
+        model.bigram_keys.copy_(torch.from_numpy(keys.astype(np.int64)))
     report: dict = {"embeddings": "random", "dim": dim}
     if vectors is not None:
         weight, report = embedding_from_vectors(vectors, vocab)

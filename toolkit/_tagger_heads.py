@@ -186,6 +186,11 @@ def load_token_classifier(model_dir: str | os.PathLike) -> PreTrainedModel:
             "the directory was re-saved without them; retrain, or delete tagger_head from config.json to use the "
             "emission model alone"
         )
+    if "bigram_keys" in info.get("missing_keys", []) and getattr(config, "bigram_rows", 0):
+        raise ToolkitInputError(
+            f"{model_dir}: its config names a bigram table of {config.bigram_rows} rows but the weights lack "
+            "bigram_keys (the directory was re-saved without its buffers): retrain it"
+        )
     model.eval()
     crf = getattr(model, "crf", None)
     if isinstance(crf, CRF):

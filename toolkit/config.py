@@ -403,6 +403,14 @@ class NERArguments(FinetuneArguments):
     embedding_dim: int = field(
         default=128, metadata={"help": "--encoder bilstm without --vectors: embedding width."}
     )
+    bigram_dim: int = field(
+        default=0,
+        metadata={
+            "help": "--encoder bilstm: also embed each token's bigrams with its left and right neighbours, this "
+            "wide each (0: off): the classic character-bigram feature of Chinese taggers. Bigrams seen "
+            "--min_word_count times in training get their own row, the rest share one."
+        },
+    )
     min_word_count: int = field(
         default=2,
         metadata={

@@ -164,6 +164,13 @@ def validate_tagger_options(ft: FinetuneArguments) -> None:
             raise ToolkitInputError(
                 f"{' '.join(ignored)}: for a transformer checkpoint, not --encoder bilstm"
             )
+    if ft.bigram_dim and not light:
+        raise ToolkitInputError(
+            "--bigram_dim adds bigram embeddings to the light tagger: add --encoder bilstm (a transformer reads "
+            "its neighbours through attention)"
+        )
+    if ft.bigram_dim < 0:
+        raise ToolkitInputError(f"--bigram_dim must be 0 (off) or a positive width, got {ft.bigram_dim}")
     if ft.bilstm_hidden is not None and ft.bilstm_hidden < (1 if light else 0):
         raise ToolkitInputError(f"--bilstm_hidden must be a positive number of units, got {ft.bilstm_hidden}")
     if ft.crf and ft.label_all_tokens:

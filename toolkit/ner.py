@@ -345,7 +345,7 @@ def build_ner_model(
         ``(model, tokenizer, loading report, card entries)``.
     """
     if ft.encoder == "bilstm":
-        from ._light_tagger import build_word_tokenizer, new_light_tagger
+        from ._light_tagger import bigram_vocabulary, build_word_tokenizer, new_light_tagger
         from ._vectors import VectorSet
 
         vectors = VectorSet.load(ft.vectors) if ft.vectors else None
@@ -355,6 +355,13 @@ def build_ner_model(
             extra_words=vectors.tokens if vectors is not None else (),
             max_length=ft.max_length,
         )
+        bigrams, bigram_report = (
+            bigram_vocabulary(
+                tokenizer, (s.tokens for s in splits.data["train"]), min_count=ft.min_word_count
+            )
+            if ft.bigram_dim
+            else (None, None)
+        )
         model, embeddings = new_light_tagger(
             tokenizer,
             splits.labels,
@@ -362,12 +369,21 @@ def build_ner_model(
             lstm_hidden=ft.bilstm_hidden or LIGHT_TAGGER_LSTM,
             dropout=ft.dropout if ft.dropout is not None else LIGHT_TAGGER_DROPOUT,
             vectors=vectors,
+            bigram_dim=ft.bigram_dim,
+            bigram_keys=bigrams,
         )
         if ft.freeze_embeddings:  # the vectors as they are (the options check refuses it without --vectors)
             model.embeddings.weight.requires_grad_(False)
         loading = {"vocabulary": vocabulary, "embeddings": embeddings}
+        if bigram_report is not None:
+            loading["bigrams"] = bigram_report | {"dim": ft.bigram_dim}
+        bigram_note = (
+            f" and left/right bigram embeddings ({ft.bigram_dim} each, {len(bigrams):,} bigrams)"
+            if ft.bigram_dim
+            else ""
+        )
         card = {
-            "encoder": f"light tagger: embeddings ({model.config.hidden_size}) + BiLSTM "
+            "encoder": f"light tagger: embeddings ({model.config.hidden_size}){bigram_note} + BiLSTM "
             f"({model.config.lstm_hidden} per direction), trained from scratch",
             "embeddings from": ft.vectors or "random initialisation",
         }

@@ -14,6 +14,7 @@ from ._crf import CRF, viterbi
 from ._light_tagger import (
     BiLSTMForTokenClassification,
     BiLSTMTaggerConfig,
+    bigram_vocabulary,
     build_word_tokenizer,
     embedding_from_vectors,
     new_light_tagger,
@@ -25,6 +26,7 @@ __all__ = [
     "BiLSTMForTokenClassification",
     "BiLSTMTaggerConfig",
     "attach_tagger_head",
+    "bigram_vocabulary",
     "build_word_tokenizer",
     "crf_scores",
     "embedding_from_vectors",
