@@ -132,7 +132,7 @@ def test_new_rows_start_from_their_old_pieces_or_the_mean_row(tied):
         "decoder": head.decoder.weight.detach().clone(),
         "bias": head.decoder.bias.detach().clone(),
     }
-    grown, report = extend_vocabulary(model, tokenizer, ["龍", "##é", "tokenization"])
+    grown, report = extend_vocabulary(model, tokenizer, ["龍", "##é", "tokenization"], fallback_noise=0)
     assert (report.from_pieces, report.fallback) == (2, 1)
     pieces = {
         "tokenization": [_id(tokenizer, p) for p in ("tok", "##en", "##iza", "##tion")],
@@ -146,8 +146,60 @@ def test_new_rows_start_from_their_old_pieces_or_the_mean_row(tied):
     for name, old in rows.items():
         for token, ids in pieces.items():
             torch.testing.assert_close(now[name][_id(grown, token)], old[ids].mean(0))
-        # 龍 was [UNK] to the old tokenizer: the mean of all old rows
+        # 龍 was [UNK] to the old tokenizer: the mean of all old rows (with no noise asked for)
         torch.testing.assert_close(now[name][_id(grown, "龍")], old.mean(0))
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_unknown_characters_start_apart_at_the_rows_spread(tied):
+    """Characters the old vocabulary only had as [UNK] start from the mean row plus noise at the old rows'
+    spread: apart from each other, reproducibly, with the mean bias; rows built from pieces get no noise."""
+    new = [chr(0x4E00 + i) for i in range(40)]  # 40 CJK characters, all [UNK] to the old vocabulary
+
+    def grow(noise, seed=0):
+        tokenizer = _tokenizer()
+        model = _model(len(tokenizer), tied=tied)
+        with torch.no_grad():  # dimensions of different spreads: the noise must follow each one's
+            scale = torch.linspace(0.5, 4.0, model.config.hidden_size)
+            model.get_input_embeddings().weight.mul_(scale)
+            if not tied:
+                model.cls.predictions.decoder.weight.mul_(scale.flip(0))
+        old = {
+            "input": model.get_input_embeddings().weight.detach().clone(),
+            "decoder": model.cls.predictions.decoder.weight.detach().clone(),
+            "bias": model.cls.predictions.decoder.bias.detach().clone(),
+        }
+        _, report = extend_vocabulary(
+            model, tokenizer, [*new, "tokenization"], fallback_noise=noise, seed=seed
+        )
+        now = {
+            "input": model.get_input_embeddings().weight.detach(),
+            "decoder": model.cls.predictions.decoder.weight.detach(),
+            "bias": model.cls.predictions.decoder.bias.detach(),
+        }
+        return old, now, report, len(tokenizer)
+
+    old, now, report, n = grow(1.0)
+    assert (report.fallback, report.from_pieces, report.fallback_noise) == (40, 1, 1.0)
+    assert "noise x1" in report.summary()
+    for name in ("input", "decoder"):
+        rows = now[name][n : n + 40]
+        z = (rows - old[name].mean(0)) / old[name].std(0)  # standard normal draws if the spread is right
+        assert 0.8 < z.std().item() < 1.2 and abs(z.mean().item()) < 0.2
+        assert ((z.std(0) > 0.6) & (z.std(0) < 1.4)).all()  # in every dimension, narrow or wide
+        assert torch.cdist(rows, rows).add(torch.eye(40) * 1e9).min() > 0  # no two rows alike
+        pieces = [_id(_tokenizer(), p) for p in ("tok", "##en", "##iza", "##tion")]
+        torch.testing.assert_close(now[name][n + 40], old[name][pieces].mean(0))  # no noise from pieces
+    torch.testing.assert_close(now["bias"][n : n + 40], old["bias"].mean().expand(40))
+    _, again, _, _ = grow(1.0)
+    torch.testing.assert_close(again["input"], now["input"], rtol=0, atol=0)  # seeded
+    _, other, _, _ = grow(1.0, seed=1)
+    assert not torch.equal(other["input"][n:], now["input"][n:])
+    _, half, _, _ = grow(0.5)  # the same draw at half the scale
+    mean = old["input"].mean(0)
+    torch.testing.assert_close(half["input"][n : n + 40] - mean, (now["input"][n : n + 40] - mean) / 2)
+    with pytest.raises(ToolkitInputError, match="noise"):
+        extend_vocabulary(_model(n), _tokenizer(), ["龍"], fallback_noise=-1)
 
 
 def test_saved_tokenizer_maps_new_entries_to_new_ids_and_old_ones_to_theirs(tmp_path):
@@ -266,7 +318,7 @@ def test_recipe_grows_a_sentence_transformers_checkpoint(grown_run):
     assert "no MLM head in" in log and "Vocabulary growth: 5 entries added" in log
     growth = json.loads((out / "metrics.json").read_text())["tokenizer"]["vocabulary_growth"]
     assert growth["added"] == ["龍", "鳳", "呈", "祥", "凰"] and growth["n_added"] == 5  # most frequent first
-    assert (growth["from_pieces"], growth["fallback"]) == (0, 5)
+    assert (growth["from_pieces"], growth["fallback"], growth["fallback_noise"]) == (0, 5, 1.0)
     # 7 of the 21 tokens of a line were [UNK] (its Chinese characters), none after
     assert growth["before"]["unk_rate"] == pytest.approx(7 / 21) and growth["after"]["unk_rate"] == 0.0
     # each Chinese character was one [UNK] token and is one token now
@@ -317,6 +369,10 @@ def test_extend_vocab_options_are_checked_before_any_data_is_read(tmp_path):
         pretrain.main([*fresh, "--extend_vocab", "false", "--extend_vocab_words", "true"])
     with pytest.raises(ToolkitInputError, match="--extend_vocab_min_count must be at least 1"):
         pretrain.main([*_flags(train, tmp_path, tmp_path / "o"), "--extend_vocab_min_count", "0"])
+    with pytest.raises(ToolkitInputError, match="--extend_vocab_noise only applies with --extend_vocab"):
+        pretrain.main([*fresh, "--extend_vocab", "false", "--extend_vocab_noise", "0.5"])
+    with pytest.raises(ToolkitInputError, match="--extend_vocab_noise must be 0 or more"):
+        pretrain.main([*_flags(train, tmp_path, tmp_path / "o"), "--extend_vocab_noise", "-1"])
 
 
 def test_growth_options_define_the_run_only_when_growing():
@@ -333,6 +389,7 @@ def test_growth_options_define_the_run_only_when_growing():
         3,
         False,
     )
+    assert grown["extend_vocab_noise"] == 1.0
 
 
 def test_a_grown_vocabulary_must_extend_the_checkpoints(grown_run, tmp_path):

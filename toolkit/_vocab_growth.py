@@ -12,8 +12,11 @@ one; a CJK character (or a punctuation mark) is always a word of its own to BERT
 only the first. :func:`find_new_tokens` finds the forms a corpus needs by where the characters occur.
 
 A new row starts from the mean of the rows of the pieces the old tokenizer made of the new token (the input
-embedding, the MLM decoder row and its bias alike), so a new word starts where its pieces pointed; a token
-the old tokenizer could only map to ``[UNK]`` starts from the mean of all old rows.
+embedding, the MLM decoder row and its bias alike), so a new word starts where its pieces pointed. A token
+the old tokenizer could only map to ``[UNK]`` starts from the mean of all old rows plus Gaussian noise at the
+old rows' own spread per dimension (``fallback_noise``; its bias: the mean bias): identical rows would leave
+such tokens indistinguishable to the model until training has pulled them apart, which for an English
+checkpoint grown by thousands of Chinese characters takes far longer than a continued-pretraining run.
 """
 
 from __future__ import annotations
@@ -53,7 +56,9 @@ class VocabularyGrowth:
         new_size: rows (ids) after.
         added: the new vocabulary entries, in id order (ids ``old_size``, ``old_size + 1``, ...).
         from_pieces: new rows started from the mean of the rows of their old pieces.
-        fallback: new rows started from the mean of all old rows (the old tokenizer made only ``[UNK]``).
+        fallback: new rows started from the mean of all old rows (the old tokenizer made only ``[UNK]``), plus
+            noise of ``fallback_noise`` times the old rows' spread per dimension.
+        fallback_noise: that noise scale (0: every fallback row is the mean row).
     """
 
     old_size: int
@@ -61,6 +66,7 @@ class VocabularyGrowth:
     added: list[str] = field(default_factory=list)
     from_pieces: int = 0
     fallback: int = 0
+    fallback_noise: float = 0.0
 
     def as_dict(self, *, top: int = REPORT_TOKENS) -> dict:
         """The report for ``metrics.json``: counts, and the first ``top`` added entries."""
@@ -74,6 +80,11 @@ class VocabularyGrowth:
         return (
             f"{len(self.added)} entries added ({self.old_size:,} -> {self.new_size:,}): {shown or 'none'} | "
             f"rows from their old pieces {self.from_pieces}, from the mean row {self.fallback}"
+            + (
+                f" (+ noise x{self.fallback_noise:g} of the rows' spread)"
+                if self.fallback and self.fallback_noise
+                else ""
+            )
         )
 
 
@@ -277,43 +288,71 @@ def _plan(tokenizer: PreTrainedTokenizerBase, old_size: int) -> tuple[Vocabulary
     return report, pieces
 
 
-def describe_growth(tokenizer: PreTrainedTokenizerBase, old_size: int) -> VocabularyGrowth:
+def describe_growth(
+    tokenizer: PreTrainedTokenizerBase, old_size: int, *, fallback_noise: float = 1.0
+) -> VocabularyGrowth:
     """What growing a vocabulary of ``old_size`` entries to ``tokenizer`` adds, and where the new rows of
-    :func:`extend_embeddings` start from (without touching a model).
+    :func:`extend_embeddings` start from (without touching a model) with that ``fallback_noise``.
 
     Raises:
         ToolkitInputError: ``tokenizer`` is smaller than ``old_size``, or its ids beyond it have gaps.
     """
-    return _plan(tokenizer, old_size)[0]
+    report = _plan(tokenizer, old_size)[0]
+    report.fallback_noise = float(fallback_noise)
+    return report
 
 
-def _start_rows(old_rows: torch.Tensor, pieces: list[list[int]]) -> torch.Tensor:
-    """New rows (or bias entries), one per entry of ``pieces``: the mean of those old rows, else of all."""
+def _start_rows(
+    old_rows: torch.Tensor,
+    pieces: list[list[int]],
+    noise: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """New rows (or bias entries), one per entry of ``pieces``: the mean of those old rows, else the mean of
+    all plus ``noise`` times their standard deviation (per dimension) times a standard normal draw."""
     rows = old_rows.float()
     mean = rows.mean(dim=0)
-    return torch.stack([rows[p].mean(dim=0) if p else mean for p in pieces]).to(old_rows.dtype)
+    new = torch.stack([rows[p].mean(dim=0) if p else mean for p in pieces])
+    fallback = torch.tensor([not p for p in pieces], device=rows.device)
+    if noise and bool(fallback.any()):
+        spread = rows.std(dim=0) if rows.shape[0] > 1 else torch.zeros_like(mean)
+        draw = torch.randn(
+            (int(fallback.sum()), *mean.shape), generator=generator
+        )  # on the CPU: seeded there
+        new[fallback] += noise * spread * draw.to(rows.device)
+    return new.to(old_rows.dtype)
 
 
-def extend_embeddings(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> VocabularyGrowth:
+def extend_embeddings(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, fallback_noise: float = 1.0, seed: int = 0
+) -> VocabularyGrowth:
     """Grow ``model``'s input embeddings and MLM decoder (weight and bias) to ``len(tokenizer)`` rows.
 
     The model's current rows are the old vocabulary (ids below its row count); each tokenizer entry beyond
     them gets a row starting from the mean of the rows of the pieces the old vocabulary makes of it (its
-    bias: the mean of their biases), or from the mean of all old rows when those pieces are only
-    ``[UNK]``. Old rows are not touched; a decoder tied to the input embeddings stays tied.
+    bias: the mean of their biases). An entry whose old pieces are only ``[UNK]`` starts from the mean of all
+    old rows plus Gaussian noise of ``fallback_noise`` times their standard deviation in each dimension (its
+    bias: the mean bias), so that such entries start apart. Old rows are not touched; a decoder tied to the
+    input embeddings stays tied.
 
     Args:
         model: a masked-LM (or encoder) model whose vocabulary ``tokenizer`` extends.
         tokenizer: the extended tokenizer (see :func:`extend_tokenizer`).
+        fallback_noise: the noise scale of rows started from the mean row (0: all of them equal to it).
+        seed: seeds the noise (the same seed, the same rows; ``--extend_vocab`` keeps 0 whatever ``--seed``).
 
     Returns:
         A :class:`VocabularyGrowth` report (nothing added when the sizes already agree).
 
     Raises:
-        ToolkitInputError: the tokenizer is smaller than the model's vocabulary, or its new ids have gaps.
+        ToolkitInputError: the tokenizer is smaller than the model's vocabulary, its new ids have gaps, or
+            ``fallback_noise`` is negative.
     """
+    if not fallback_noise >= 0:
+        raise ToolkitInputError(f"the fallback rows' noise scale must be 0 or more, got {fallback_noise}")
     embeddings = model.get_input_embeddings()
     report, pieces = _plan(tokenizer, embeddings.num_embeddings)
+    report.fallback_noise = float(fallback_noise)
     old_n, new_n = report.old_size, report.new_size
     if new_n == old_n:
         return report
@@ -323,11 +362,14 @@ def extend_embeddings(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
     old_output = None if output is None or tied else output.weight.detach().clone()
     old_bias = None if output is None or output.bias is None else output.bias.detach().clone()
     model.resize_token_embeddings(new_n, mean_resizing=False)  # copies the old rows; new ones set below
+    generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        model.get_input_embeddings().weight[old_n:] = _start_rows(old_input, pieces)
+        model.get_input_embeddings().weight[old_n:] = _start_rows(
+            old_input, pieces, fallback_noise, generator
+        )
         output = model.get_output_embeddings()
         if old_output is not None:
-            output.weight[old_n:] = _start_rows(old_output, pieces)
+            output.weight[old_n:] = _start_rows(old_output, pieces, fallback_noise, generator)
         if old_bias is not None:
             output.bias[old_n:] = _start_rows(old_bias, pieces)
     if tied and output.weight is not model.get_input_embeddings().weight:  # would be a transformers change
@@ -337,18 +379,25 @@ def extend_embeddings(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
 
 
 def extend_vocabulary(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, new_tokens: Sequence[str]
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    new_tokens: Sequence[str],
+    *,
+    fallback_noise: float = 1.0,
+    seed: int = 0,
 ) -> tuple[PreTrainedTokenizerBase, VocabularyGrowth]:
     """Add ``new_tokens`` to ``tokenizer``'s WordPiece vocabulary and rows for them to ``model``.
 
     See :func:`extend_tokenizer` (ids appended, old ids kept) and :func:`extend_embeddings` (new rows from
-    the mean of their old pieces' rows, else the mean row; old rows unchanged). The model is changed in
-    place; ``tokenizer`` is not.
+    the mean of their old pieces' rows, else the mean row plus noise at the rows' spread; old rows
+    unchanged). The model is changed in place; ``tokenizer`` is not.
 
     Args:
         model: the masked-LM model of ``tokenizer`` (one row per entry).
         tokenizer: its fast BERT WordPiece tokenizer.
         new_tokens: entries to add, e.g. from :func:`find_new_tokens`.
+        fallback_noise: see :func:`extend_embeddings`.
+        seed: see :func:`extend_embeddings`.
 
     Returns:
         ``(extended_tokenizer, report)``.
@@ -362,6 +411,8 @@ def extend_vocabulary(
         >>> tokenizer, report = extend_vocabulary(model, tokenizer, new)  # doctest: +SKIP
         >>> tokenizer.save_pretrained(out); model.save_pretrained(out)  # doctest: +SKIP
     """
+    if not fallback_noise >= 0:
+        raise ToolkitInputError(f"the fallback rows' noise scale must be 0 or more, got {fallback_noise}")
     rows = model.get_input_embeddings().num_embeddings
     if rows != len(tokenizer):
         raise ToolkitInputError(
@@ -369,7 +420,7 @@ def extend_vocabulary(
             "appended after the last id, so vocabulary growth needs the two to agree"
         )
     extended = extend_tokenizer(tokenizer, new_tokens)
-    return extended, extend_embeddings(model, extended)
+    return extended, extend_embeddings(model, extended, fallback_noise=fallback_noise, seed=seed)
 
 
 def coverage_report(

@@ -160,6 +160,14 @@ class MLMArguments:
     extend_vocab_min_count: int = field(
         default=5, metadata={"help": "With --extend_vocab: fewest occurrences for a new entry."}
     )
+    extend_vocab_noise: float = field(
+        default=1.0,
+        metadata={
+            "help": "With --extend_vocab: an entry the old vocabulary maps only to [UNK] starts from the mean row "
+            "plus Gaussian noise of this many times the rows' spread per dimension, so that new characters start "
+            "apart (0: all equal to the mean row). The noise is seeded apart from --seed: the same rows on every run."
+        },
+    )
     extend_vocab_words: bool = field(
         default=False,
         metadata={

@@ -124,6 +124,11 @@ def validate_pretrain_options(
         )
     if mlm.extend_vocab_words and not mlm.extend_vocab:
         raise ToolkitInputError("--extend_vocab_words only applies with --extend_vocab true")
+    noise_default = next(f.default for f in dataclasses.fields(mlm) if f.name == "extend_vocab_noise")
+    if mlm.extend_vocab_noise != noise_default and not mlm.extend_vocab:
+        raise ToolkitInputError("--extend_vocab_noise only applies with --extend_vocab true")
+    if not mlm.extend_vocab_noise >= 0:
+        raise ToolkitInputError(f"--extend_vocab_noise must be 0 or more, got {mlm.extend_vocab_noise}")
     if mlm.extend_vocab_min_count < 1:
         raise ToolkitInputError(
             f"--extend_vocab_min_count must be at least 1, got {mlm.extend_vocab_min_count}"
@@ -252,7 +257,11 @@ def pretraining_fingerprint(
     paths = ("train_files", "validation_files", "conll_files")
     files = {name: input_files(getattr(corpus, name) or [], extensions=corpus.extensions) for name in paths}
     # Without --extend_vocab its settings define nothing (and runs recorded before it existed still resume).
-    unused = () if mlm.extend_vocab else ("extend_vocab", "extend_vocab_min_count", "extend_vocab_words")
+    unused = (
+        ()
+        if mlm.extend_vocab
+        else ("extend_vocab", "extend_vocab_min_count", "extend_vocab_words", "extend_vocab_noise")
+    )
     return run_fingerprint(
         inputs={**option_group(dataclasses.asdict(corpus), ignore=paths), **files},
         tokenizer=dataclasses.asdict(tokenizer),
@@ -476,17 +485,20 @@ def grow_pretraining_vocabulary(
     growth = {
         "before": coverage_of(before),
         "after": coverage_of(after.as_dict()),
-        **describe_growth(grown, len(tokenizer)).as_dict(),
+        **describe_growth(grown, len(tokenizer), fallback_noise=mlm.extend_vocab_noise).as_dict(),
         "min_count": mlm.extend_vocab_min_count,
         "words": mlm.extend_vocab_words,
     }
     was, now = growth["before"], growth["after"]
     logger.info(
-        "Vocabulary growth: %d entries added (%d rows from their old pieces, %d from the mean row); [UNK] rate "
+        "Vocabulary growth: %d entries added (%d rows from their old pieces, %d from the mean row%s); [UNK] rate "
         "%.4f%% -> %.4f%%, chars per token %.3f -> %.3f",
         growth["n_added"],
         growth["from_pieces"],
         growth["fallback"],
+        f" + noise x{mlm.extend_vocab_noise:g} of the rows' spread"
+        if growth["fallback"] and mlm.extend_vocab_noise
+        else "",
         100 * was["unk_rate"],
         100 * now["unk_rate"],
         was["chars_per_token"],
@@ -512,7 +524,7 @@ def pretraining_model(
             attn_implementation=mlm.attn_implementation,
         )
         if mlm.extend_vocab:  # rows for the entries grow_pretraining_vocabulary added
-            extend_embeddings(model, tokenizer)
+            extend_embeddings(model, tokenizer, fallback_noise=mlm.extend_vocab_noise)
     else:
         config = load_preset(
             mlm.preset or DEFAULT_PRESET,
